@@ -1,0 +1,42 @@
+# VAEbook: dos órdenes hacen toda la preparación.
+#   make book   ejecuta todos los cuadernos y construye el HTML en _build/html (perfil VAEBOOK_PROFILE, «full» por defecto)
+#   make test   pruebas unitarias + nbval sobre todos los cuadernos en el perfil «fast»
+# Variables: VAEBOOK_TORCH (qué pedir a pip si falta torch, p. ej. «torch==2.13.0»), VAEBOOK_DATA, PYTHON.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vaebook-installed
+VAEBOOK_PROFILE ?= full
+WIDGET_JS ?= $(HOME)/.cache/vaebook/widget-js
+export WIDGET_JS
+
+.PHONY: book test setup data browser clean bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Falta $(PYTHON) (>= 3.10)"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { bash tools/apt-install.sh python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$${VAEBOOK_TORCH:-torch}"
+	$(PY) -m pip install -q -e ".[book,test]"
+	touch $(STAMP)
+
+data:
+	@bash tools/ensure-data.sh
+
+browser: $(STAMP)
+	@bash tools/ensure-browser.sh
+
+book: $(STAMP) data
+	VAEBOOK_PROFILE=$(VAEBOOK_PROFILE) VAEBOOK_PROGRESS=0 $(VENV)/bin/jupyter-book build . -W --keep-going
+
+test: $(STAMP) data browser
+	VAEBOOK_PROFILE=fast VAEBOOK_PROGRESS=0 MPLBACKEND=Agg $(PY) -m pytest -n 2 --dist loadfile \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider tests book
+
+bench: $(STAMP) data
+	VAEBOOK_PROFILE=fast $(PY) -m vaebook_lib.bench
+
+clean:
+	rm -rf _build

@@ -1,0 +1,22 @@
+import os
+
+os.environ.setdefault("VAEBOOK_PROFILE", "fast")
+os.environ.setdefault("VAEBOOK_PROGRESS", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
+
+
+def has_mnist() -> bool:
+    from vaebook_lib.data.idx import search_dirs
+    return any((d / "t10k-images-idx3-ubyte.gz").is_file() for d in search_dirs("mnist"))
+
+
+needs_mnist = pytest.mark.skipif(not has_mnist(), reason="MNIST no está disponible (VAEBOOK_DATA)")

@@ -1,0 +1,83 @@
+"""Perfiles de ejecución, semillas y dispositivo.
+
+Un único interruptor, la variable de entorno ``VAEBOOK_PROFILE`` (``fast`` o ``full``), elige los tamaños
+con los que se ejecuta todo el libro. Los cuadernos piden aquí sus tamaños y nunca preguntan por el perfil.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+
+PROFILE_ENV = "VAEBOOK_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Tamaños de un perfil. ``None`` en ``n_train``/``n_test`` significa «todo el conjunto»."""
+
+    name: str
+    n_train: int | None      # ejemplos de entrenamiento
+    n_test: int | None       # ejemplos de prueba/validación
+    epochs: int              # épocas de un entrenamiento normal
+    epochs_long: int         # épocas de los modelos que necesitan más (flujos, jerárquicos, comparativas)
+    batch_size: int
+    lr: float
+    k_is: int                # muestras de importancia para estimar log p(x)
+    n_eval: int              # ejemplos de prueba sobre los que se estima log p(x)
+    grid: int                # lado de las rejillas de muestras
+    traversal_steps: int     # fotogramas por dimensión en los recorridos latentes
+    seeds: int               # semillas en las comparativas
+    n_formas: int            # imágenes generadas del conjunto «formas»
+    n_toy: int               # puntos de las densidades 2-D de juguete
+    steps_toy: int           # pasos de optimización en los ejemplos 2-D
+
+
+PROFILES: dict[str, Profile] = {
+    # Entrenamiento real pero breve: cada cuaderno en menos de un minuto en una CPU de 2 núcleos.
+    "fast": Profile(name="fast", n_train=8000, n_test=2000, epochs=6, epochs_long=10, batch_size=128,
+                    lr=1e-3, k_is=64, n_eval=500, grid=8, traversal_steps=7, seeds=1, n_formas=6000,
+                    n_toy=2000, steps_toy=1500),
+    # Resultados de calidad publicable: datos completos; una GPU si la hay.
+    "full": Profile(name="full", n_train=None, n_test=None, epochs=50, epochs_long=200, batch_size=128,
+                    lr=1e-3, k_is=5000, n_eval=10000, grid=10, traversal_steps=11, seeds=3, n_formas=100000,
+                    n_toy=20000, steps_toy=10000),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Devuelve el perfil ``name`` o, sin argumento, el que pide ``VAEBOOK_PROFILE`` (``full`` por defecto)."""
+    name = (name or os.environ.get(PROFILE_ENV) or "full").strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"Perfil desconocido {name!r}: {PROFILE_ENV} debe ser uno de {sorted(PROFILES)}.")
+    return PROFILES[name]
+
+
+def profile_with(**changes) -> Profile:
+    """El perfil activo con algunos tamaños cambiados (útil en pruebas)."""
+    names = {f.name for f in fields(Profile)}
+    unknown = set(changes) - names
+    if unknown:
+        raise ValueError(f"Campos de perfil desconocidos: {sorted(unknown)}.")
+    return replace(get_profile(), **changes)
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """CUDA si está disponible, si no CPU. ``VAEBOOK_DEVICE`` o ``prefer`` fuerzan uno concreto."""
+    choice = prefer or os.environ.get("VAEBOOK_DEVICE")
+    if choice:
+        return torch.device(choice)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_seed(seed: int = 0) -> torch.Generator:
+    """Fija las semillas de ``random``, NumPy y PyTorch y devuelve un generador de CPU con esa semilla."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"La semilla debe ser un entero no negativo; se recibió {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)

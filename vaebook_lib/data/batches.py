@@ -1,0 +1,31 @@
+"""Lotes como cortes de tensores (sin Python por ejemplo en el camino caliente) y binarización dinámica."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Binarización dinámica: cada píxel es 1 con probabilidad igual a su intensidad (un sorteo nuevo cada vez)."""
+    if x.numel() and (torch.isnan(x).any() or x.min() < 0 or x.max() > 1):
+        raise ValueError("Para binarizar, las intensidades deben estar en [0, 1] y no contener NaN.")
+    return torch.bernoulli(x, generator=generator)
+
+
+def batches(*tensors: torch.Tensor, batch_size: int, shuffle: bool = False,
+            generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Recorre los tensores (misma primera dimensión) en lotes; con ``shuffle``, en un orden al azar."""
+    if batch_size <= 0:
+        raise ValueError(f"El tamaño de lote debe ser positivo; se recibió {batch_size}.")
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError("Todos los tensores deben tener el mismo número de ejemplos.")
+    if shuffle:
+        order = torch.randperm(n, generator=generator).to(tensors[0].device)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            yield tuple(t[idx] for t in tensors)
+    else:
+        for i in range(0, n, batch_size):
+            yield tuple(t[i:i + batch_size] for t in tensors)

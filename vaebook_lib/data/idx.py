@@ -1,0 +1,114 @@
+"""Lectura de ficheros IDX (el formato de MNIST y Fashion-MNIST), sumas de comprobación, búsqueda y descarga.
+
+Orden de búsqueda de cada conjunto: ``$VAEBOOK_DATA/<carpeta>``, la carpeta de Debian
+``/usr/share/datasets/<carpeta>``, la caché del usuario (``$XDG_CACHE_HOME/vaebook/<carpeta>``) y, por último,
+la descarga a esa caché. Un fichero se acepta si coincide la suma MD5 publicada del ``.gz`` o la de su contenido
+descomprimido (Debian recomprime los ``.gz``: su contenido es el conjunto de datos, sus bytes no).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEBIAN_ROOT = Path("/usr/share/datasets")
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    """Un fichero IDX comprimido con sus sumas MD5 conocidas."""
+
+    name: str
+    gz_md5: str
+    raw_md5: str | None = None
+
+
+class DatasetError(ValueError):
+    """Un conjunto de datos falta o está corrupto (el mensaje dice cómo conseguirlo)."""
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vaebook"
+
+
+def search_dirs(folder: str) -> list[Path]:
+    """Carpetas donde se busca ``folder``, en orden."""
+    dirs = []
+    if os.environ.get("VAEBOOK_DATA"):
+        dirs.append(Path(os.environ["VAEBOOK_DATA"]) / folder)
+    dirs += [DEBIAN_ROOT / folder, cache_root() / folder]
+    return dirs
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def read_verified(path: Path, spec: IdxFile) -> bytes:
+    """Lee ``path`` y devuelve su contenido descomprimido si alguna suma MD5 coincide."""
+    packed = path.read_bytes()
+    try:
+        raw = gzip.decompress(packed)
+    except (OSError, EOFError) as err:
+        raise DatasetError(f"El fichero {path} está dañado (no se puede descomprimir: {err}). "
+                           "Bórrelo y vuelva a obtenerlo.") from err
+    if md5(packed) != spec.gz_md5 and (spec.raw_md5 is None or md5(raw) != spec.raw_md5):
+        raise DatasetError(f"El fichero {path} no supera la suma de comprobación MD5 (está corrupto o no es "
+                           "el original). Bórrelo y vuelva a obtenerlo.")
+    return raw
+
+
+def parse_idx(raw: bytes, path: Path | str = "<memoria>") -> np.ndarray:
+    """Convierte los bytes de un fichero IDX de enteros sin signo de 8 bits en un array de NumPy."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DatasetError(f"{path} no es un fichero IDX de bytes sin signo.")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) != header + int(np.prod(shape)):
+        raise DatasetError(f"{path}: el tamaño no corresponde a la forma {shape} de su cabecera.")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def download(url: str, dest: Path, spec: IdxFile, timeout: float = 30.0) -> None:
+    """Descarga ``url`` en ``dest`` de forma atómica: nunca queda un fichero a medias ni uno sin verificar."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+        read_verified(Path(tmp), spec)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def find_or_fetch(folder: str, spec: IdxFile, mirrors: tuple[str, ...], how_to: str,
+                  allow_download: bool = True) -> np.ndarray:
+    """Busca ``spec`` en las carpetas conocidas; si no está, lo descarga a la caché. Error claro si no se puede."""
+    for d in search_dirs(folder):
+        path = d / spec.name
+        if path.is_file():
+            return parse_idx(read_verified(path, spec), path)
+    errors = []
+    if allow_download and os.environ.get("VAEBOOK_OFFLINE", "") not in ("1", "true", "yes"):
+        dest = cache_root() / folder / spec.name
+        for base in mirrors:
+            try:
+                download(base + spec.name, dest, spec)
+                return parse_idx(read_verified(dest, spec), dest)
+            except (urllib.error.URLError, OSError, DatasetError) as err:
+                errors.append(f"{base}: {err}")
+    where = ", ".join(str(d) for d in search_dirs(folder))
+    detail = ("; intentos de descarga: " + " | ".join(errors)) if errors else ""
+    raise DatasetError(f"No se encuentra {spec.name} ({folder}). Se buscó en: {where}{detail}. {how_to}")

@@ -1,0 +1,50 @@
+"""Términos de pérdida compartidos por varios modelos.
+
+Convenio único del libro: cada término se **suma sobre las dimensiones de los datos** (o del latente) y se
+**promedia sobre el lote** fuera de aquí; un peso solo aparece donde el artículo lo tiene, con su nombre.
+"""
+from __future__ import annotations
+
+import torch
+from torch.distributions import Bernoulli, Distribution, Independent, Normal, kl_divergence
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def decoder_distribution(raw: torch.Tensor, likelihood: str, sigma: float = 0.1, event_dims: int | None = None
+                         ) -> Distribution:
+    """p(x|z) a partir de la salida cruda del decodificador.
+
+    ``bernoulli``: la salida son logits (datos binarios). ``gaussian``: la media es ``sigmoid(salida)`` (datos
+    en [0, 1]) y la desviación típica es ``sigma``, fija y declarada. ``event_dims``: cuántas dimensiones
+    finales forman un dato (por defecto, todas menos la primera).
+    """
+    event_dims = raw.ndim - 1 if event_dims is None else event_dims
+    if likelihood == "bernoulli":
+        return Independent(Bernoulli(logits=raw), event_dims)
+    if likelihood == "gaussian":
+        if sigma <= 0:
+            raise ValueError(f"La desviación típica del decodificador debe ser positiva; se recibió {sigma}.")
+        return Independent(Normal(torch.sigmoid(raw), sigma), event_dims)
+    raise ValueError(f"Verosimilitud desconocida {likelihood!r}; use una de {LIKELIHOODS}.")
+
+
+def kl_to_standard_normal(q: Normal) -> torch.Tensor:
+    """KL(q || N(0, I)) de una gaussiana diagonal, sumada sobre el latente: un valor por ejemplo."""
+    prior = Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))
+    return kl_divergence(q, prior).sum(-1)
+
+
+def check_images(x: torch.Tensor, shape: tuple[int, ...], binary: bool = False, name: str = "x") -> None:
+    """Comprueba la forma, la ausencia de NaN/inf y el rango [0, 1] (o {0, 1}) de un lote de imágenes."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} debe ser un tensor de PyTorch; se recibió {type(x).__name__}.")
+    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"{name} debe tener forma (lote, {', '.join(map(str, shape))}); "
+                         f"se recibió {tuple(x.shape)}.")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contiene NaN o valores infinitos.")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"{name} debe estar en [0, 1]; se recibió el rango [{x.min():.3g}, {x.max():.3g}].")
+    if binary and x.numel() and not ((x == 0) | (x == 1)).all():
+        raise ValueError(f"Con verosimilitud de Bernoulli, {name} debe ser binario (0 o 1): binarícelo antes.")

@@ -1,0 +1,90 @@
+"""Codificadores y decodificadores: perceptrones multicapa y redes convolucionales pequeñas (28, 32 o 64 px)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
+
+
+def mlp(sizes: tuple[int, ...] | list[int], activation: str = "relu") -> nn.Sequential:
+    """Capas lineales ``sizes[0] -> ... -> sizes[-1]`` con ``activation`` entre ellas (no tras la última)."""
+    if len(sizes) < 2 or any(s <= 0 for s in sizes):
+        raise ValueError(f"Tamaños de capa no válidos: {sizes}.")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"Activación desconocida {activation!r}; use una de {sorted(ACTIVATIONS)}.")
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def _conv_plan(side: int) -> int:
+    """Número de reducciones a la mitad (convoluciones de paso 2) hasta un lado de 7 u 4 píxeles."""
+    steps = 0
+    while side % 2 == 0 and side > 7:
+        side //= 2
+        steps += 1
+    if steps == 0:
+        raise ValueError(f"La red convolucional necesita un lado par mayor que 7; se recibió {side}.")
+    return steps
+
+
+CHANNELS = (32, 32, 64, 64)
+
+
+class Encoder(nn.Module):
+    """Imagen (B, C, H, W) -> vector (B, out_dim). ``arch`` es ``mlp`` o ``conv``."""
+
+    def __init__(self, in_shape: tuple[int, ...], out_dim: int, hidden: tuple[int, ...] = (400,),
+                 arch: str = "mlp", activation: str = "relu"):
+        super().__init__()
+        if arch == "mlp":
+            self.body = nn.Sequential(nn.Flatten(), mlp((math.prod(in_shape), *hidden, out_dim), activation))
+        elif arch == "conv":
+            c, side = in_shape[0], in_shape[-1]
+            steps = _conv_plan(side)
+            chans = (c, *CHANNELS[:steps])
+            convs: list[nn.Module] = []
+            for a, b in zip(chans[:-1], chans[1:]):
+                convs += [nn.Conv2d(a, b, 4, stride=2, padding=1), ACTIVATIONS[activation]()]
+            flat = chans[-1] * (side // 2 ** steps) ** 2
+            self.body = nn.Sequential(*convs, nn.Flatten(), mlp((flat, *hidden, out_dim), activation))
+        else:
+            raise ValueError(f"Arquitectura desconocida {arch!r}; use «mlp» o «conv».")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class Decoder(nn.Module):
+    """Vector (B, in_dim) -> imagen (B, *out_shape) sin activación final (logits o medias según el modelo)."""
+
+    def __init__(self, in_dim: int, out_shape: tuple[int, ...], hidden: tuple[int, ...] = (400,),
+                 arch: str = "mlp", activation: str = "relu"):
+        super().__init__()
+        self.out_shape = tuple(out_shape)
+        if arch == "mlp":
+            self.body = nn.Sequential(mlp((in_dim, *hidden, math.prod(out_shape)), activation),
+                                      nn.Unflatten(1, self.out_shape))
+        elif arch == "conv":
+            c, side = out_shape[0], out_shape[-1]
+            steps = _conv_plan(side)
+            chans = (*reversed(CHANNELS[:steps]), c)
+            small = side // 2 ** steps
+            layers: list[nn.Module] = [mlp((in_dim, *hidden, chans[0] * small * small), activation),
+                                       ACTIVATIONS[activation](), nn.Unflatten(1, (chans[0], small, small))]
+            for i, (a, b) in enumerate(zip(chans[:-1], chans[1:])):
+                layers.append(nn.ConvTranspose2d(a, b, 4, stride=2, padding=1))
+                if i < steps - 1:
+                    layers.append(ACTIVATIONS[activation]())
+            self.body = nn.Sequential(*layers)
+        else:
+            raise ValueError(f"Arquitectura desconocida {arch!r}; use «mlp» o «conv».")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(z)
