@@ -13,8 +13,9 @@ def test_frechet_distance_closed_forms():
     assert frechet_distance(a, a + shift) == pytest.approx(float((shift ** 2).sum()), rel=1e-6)
     # En una dimensión: (mu_a - mu_b)^2 + (sigma_a - sigma_b)^2.
     x = torch.randn(50000, 1, generator=g, dtype=torch.float64)
-    sd = x.std(unbiased=True).item()
-    assert frechet_distance(x, 3 * x + 1) == pytest.approx(1 + (3 * sd - sd) ** 2, rel=1e-3)
+    sd, mu = x.std(unbiased=True).item(), x.mean().item()
+    expected = ((3 * mu + 1) - mu) ** 2 + (3 * sd - sd) ** 2
+    assert frechet_distance(x, 3 * x + 1) == pytest.approx(expected, rel=1e-9)
 
 
 def test_frechet_distance_grows_with_the_difference():
