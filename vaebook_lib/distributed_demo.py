@@ -77,6 +77,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=P.epochs)
     p.add_argument("--batch-size", type=int, default=P.batch_size, help="lote de CADA proceso")
     p.add_argument("--lr", type=float, default=P.lr)
+    p.add_argument("--optimizer", default="adam", choices=("adam", "sgd"),
+                   help="adam: el de fit por defecto; sgd: paso lineal en el gradiente (pruebas de equivalencia)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--fail-rank", type=int, default=-1, help="(pruebas) este proceso falla tras la 1.ª época")
@@ -98,8 +100,9 @@ def main(argv=None) -> dict:
         if int(os.environ.get("RANK", "0")) == a.fail_rank:
             raise RuntimeError(f"Falla provocada en el proceso {a.fail_rank} (prueba de --fail-rank).")
 
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr) if a.optimizer == "sgd" else None
     hist = fit(model, x, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, binarize=binary,
-               device=a.device, callbacks=[fail, distributed.checkpoint(out / "model.pt")])
+               device=a.device, optimizer=opt, callbacks=[fail, distributed.checkpoint(out / "model.pt")])
     world = int(os.environ.get("WORLD_SIZE", "1"))
     summary = {"world_size": world, "batch_size": a.batch_size, "global_batch": world * a.batch_size,
                "epochs": hist.epochs, "examples": hist.examples, "seconds": hist.seconds,
