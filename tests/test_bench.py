@@ -29,13 +29,14 @@ def test_conv_model_costs_more_and_bad_arguments_raise():
 
 
 def test_measure_loop_record_is_json_and_consistent():
-    rec = bench.measure_loop("mlp", batch_size=32, examples=64, rounds=2, peak=1e11)
+    rec = bench.measure_loop("mlp", batch_size=32, examples=64, rounds=2, peak=1e11, peak_sizes=(128,))
     json.dumps(rec)
     assert rec["kind"] == "loop" and rec["model"] == "vae-mlp" and rec["device"] == "cpu"
     for key in ("fit_eps_best", "bare_eps_best", "ratio_median", "peak_memory_mb"):
         assert rec[key] > 0
     assert rec["fit_eps_best"] >= rec["fit_eps_median"]
-    assert rec["fit_peak_fraction"] == pytest.approx(rec["flops_per_example"] * rec["fit_eps_best"] / 1e11)
+    assert rec["fit_peak_fraction_best"] == pytest.approx(rec["flops_per_example"] * rec["fit_eps_best"] / 1e11)
+    assert 0 < rec["fit_peak_fraction"] and rec["peak_gflops_median"] > 0
 
 
 def test_main_prints_one_json_object_per_measurement_and_a_table(capsys):
@@ -73,3 +74,12 @@ def test_find_and_measure_notebooks(tmp_path):
     rec = bench.measure_notebook(tmp_path / "book" / "01" / "uno.ipynb", tmp_path)
     assert rec["kind"] == "notebook" and rec["passed"], rec
     assert rec["path"] == "book/01/uno.ipynb" and rec["seconds"] > 0 and rec["max_rss_mb"] > 0
+
+
+def test_nbval_command_is_the_make_test_one(tmp_path):
+    cmd, env = bench._nbval([tmp_path / "a.ipynb"], tmp_path, workers=2)
+    for flag in ("--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider"):
+        assert flag in cmd
+    assert cmd[cmd.index("-n") + 1] == "2" and cmd[cmd.index("--dist") + 1] == "loadfile"
+    assert env["VAEBOOK_PROFILE"] == "fast" and env["PYTHONPATH"].startswith(str(tmp_path))
+    assert "-n" not in bench._nbval([tmp_path / "a.ipynb"], tmp_path)[0]

@@ -107,3 +107,11 @@ def test_command_uses_loopback_and_a_free_port():
     with pytest.raises(ValueError, match="positivo"):
         command(0)
     assert environment()["GLOO_SOCKET_IFNAME"] == "lo" and environment()["OMP_NUM_THREADS"] == "1"
+
+
+def test_world_size_without_rank_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    assert distributed.launched()
+    with pytest.raises(ValueError, match="torchrun"):
+        distributed.setup("cpu")

@@ -115,11 +115,16 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch_size: int = 128,
                  examples: int = 8192, rounds: int = 5, lr: float = 1e-3, seed: int = 0,
-                 peak: float | None = None) -> dict:
+                 peak: float | None = None, peak_sizes: tuple[int, ...] = (1024,),
+                 compile: bool = False) -> dict:
     """``fit`` frente a :func:`bare_loop` con el mismo modelo inicial, datos, optimizador y semilla.
 
     Cada ronda entrena ambos (una época de ``examples`` ejemplos, desde los mismos pesos), alternando cuál va
-    primero; antes hay una ronda de calentamiento sin medir.
+    primero; antes hay una ronda de calentamiento sin medir. En cada ronda se mide también el pico fp32
+    (``peak_sizes``): la fracción del pico es la mediana de las fracciones por ronda, cada una con el pico de
+    su ronda, de modo que una máquina cargada a ratos afecta por igual al numerador y al denominador
+    (``peak``, el mejor pico de la máquina, da además la fracción «mejor contra mejor»). Con ``compile``,
+    también el bucle a mano sobre ``torch.compile(model)`` (compila en el calentamiento, que no se cuenta).
     """
     if rounds <= 0:
         raise ValueError(f"rounds debe ser positivo; se recibió {rounds}.")
@@ -130,6 +135,8 @@ def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch
     flops = flops_per_example(model)
     x = bench_data(examples, seed).to(device)
 
+    compiled = torch.compile(model) if compile else None
+
     def run(which: str) -> float:
         model.load_state_dict(init)
         _sync(device)
@@ -137,6 +144,8 @@ def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch
         if which == "fit":
             fit(model, x, epochs=1, batch_size=batch_size, lr=lr, seed=seed, binarize=True, device=device,
                 progress=False)
+        elif which == "compiled":
+            bare_loop(compiled, x, epochs=1, batch_size=batch_size, lr=lr, seed=seed)
         else:
             bare_loop(model, x, epochs=1, batch_size=batch_size, lr=lr, seed=seed)
         _sync(device)
@@ -144,10 +153,14 @@ def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    run("fit"), run("bare")  # calentamiento
-    speeds: dict[str, list[float]] = {"fit": [], "bare": []}
+    kinds = ("fit", "bare", "compiled") if compile else ("fit", "bare")
+    for which in kinds:  # calentamiento (y compilación)
+        run(which)
+    speeds: dict[str, list[float]] = {k: [] for k in kinds}
+    peaks: list[float] = []
     for r in range(rounds):
-        for which in (("fit", "bare") if r % 2 == 0 else ("bare", "fit")):
+        peaks.append(matmul_peak(device, peak_sizes, repeats=3))
+        for which in (kinds if r % 2 == 0 else kinds[::-1]):
             speeds[which].append(run(which))
     ratios = [f / b for f, b in zip(speeds["fit"], speeds["bare"])]
     rec = {"kind": "loop", "model": f"vae-{arch}", "device": device.type, "batch_size": batch_size,
@@ -156,10 +169,16 @@ def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch
            "fit_eps_best": max(speeds["fit"]), "fit_eps_median": statistics.median(speeds["fit"]),
            "bare_eps_best": max(speeds["bare"]), "bare_eps_median": statistics.median(speeds["bare"]),
            "ratio_median": statistics.median(ratios), "peak_memory_mb": _peak_memory_mb(device)}
+    if compile:
+        rec["compiled_eps_best"] = max(speeds["compiled"])
+        rec["compiled_ratio_median"] = statistics.median(c / b for c, b in zip(speeds["compiled"], speeds["bare"]))
+    rec["peak_gflops_median"] = statistics.median(peaks) / 1e9
+    for k in kinds:
+        rec[f"{k}_peak_fraction"] = statistics.median(flops * v / p for v, p in zip(speeds[k], peaks))
     if peak:
         rec["peak_flops"] = peak
-        rec["fit_peak_fraction"] = flops * rec["fit_eps_best"] / peak
-        rec["bare_peak_fraction"] = flops * rec["bare_eps_best"] / peak
+        rec["fit_peak_fraction_best"] = flops * rec["fit_eps_best"] / peak
+        rec["bare_peak_fraction_best"] = flops * rec["bare_eps_best"] / peak
     return rec
 
 
@@ -180,12 +199,29 @@ def find_notebooks(patterns: list[str] | None = None, root: Path = ROOT) -> list
     return chosen
 
 
-def measure_notebook(path: Path, root: Path = ROOT) -> dict:
-    """Ejecuta un cuaderno como ``make test`` (nbval en el perfil ``fast``) y mide su tiempo y su memoria."""
+def _nbval(paths: list[Path], root: Path, workers: int = 0) -> tuple[list[str], dict]:
+    """La orden de ``make test`` para estos cuadernos (con ``workers`` procesos de pytest-xdist si > 0)."""
     env = dict(os.environ, VAEBOOK_PROFILE="fast", VAEBOOK_PROGRESS="0", MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
     cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600",
-           "-p", "no:cacheprovider", "-q", str(path)]
+           "-p", "no:cacheprovider", "-q"]
+    if workers > 0:
+        cmd += ["-n", str(workers), "--dist", "loadfile"]
+    return cmd + [str(p) for p in paths], env
+
+
+def measure_book(paths: list[Path], workers: int, root: Path = ROOT) -> dict:
+    """Todo el libro en una sola ejecución, como ``make test`` (``-n workers --dist loadfile``)."""
+    cmd, env = _nbval(paths, root, workers)
+    t = time.perf_counter()
+    rc = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    return {"kind": "book_run", "notebooks": len(paths), "workers": workers,
+            "seconds": time.perf_counter() - t, "passed": rc == 0}
+
+
+def measure_notebook(path: Path, root: Path = ROOT) -> dict:
+    """Ejecuta un cuaderno como ``make test`` (nbval en el perfil ``fast``) y mide su tiempo y su memoria."""
+    cmd, env = _nbval([path], root)
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read()
@@ -226,12 +262,16 @@ def format_table(records: list[dict]) -> str:
         lines += ["", f"{'modelo':10} {'disp.':5} {'lote':>5} {'fit ej/s':>10} {'a mano ej/s':>12} "
                       f"{'fit/mano':>8} {'fit %pico':>9} {'mano %pico':>10} {'MFLOP/ej':>9} {'mem MB':>8}"]
         for r in loops:
-            fp = f"{100 * r['fit_peak_fraction']:.0f}%" if "fit_peak_fraction" in r else "-"
-            bp = f"{100 * r['bare_peak_fraction']:.0f}%" if "bare_peak_fraction" in r else "-"
+            fp = f"{100 * r['fit_peak_fraction']:.0f}%"
+            bp = f"{100 * r['bare_peak_fraction']:.0f}%"
             lines.append(f"{r['model']:10} {r['device']:5} {r['batch_size']:>5} {r['fit_eps_best']:>10.0f} "
                          f"{r['bare_eps_best']:>12.0f} {r['ratio_median']:>8.2f} {fp:>9} {bp:>10} "
                          f"{r['flops_per_example'] / 1e6:>9.2f} {r['peak_memory_mb']:>8.0f}")
-        lines.append(f"(ej/s: el mejor de las rondas; fit/mano: mediana de los cocientes emparejados; "
+        for r in (r for r in loops if "compiled_eps_best" in r):
+            lines.append(f"  {r['model']} lote {r['batch_size']}: a mano con torch.compile "
+                         f"{r['compiled_eps_best']:.0f} ej/s ({r['compiled_ratio_median']:.2f} x a mano, "
+                         f"{100 * r['compiled_peak_fraction']:.0f}% del pico)")
+        lines.append(f"(ej/s: el mejor de las rondas; fit/mano y %pico: medianas por ronda, emparejadas; "
                      f"objetivo del VAE MLP en CPU: {100 * GOAL:.0f}% del pico)")
     nbs = [r for r in records if r["kind"] == "notebook"]
     if nbs:
@@ -243,6 +283,9 @@ def format_table(records: list[dict]) -> str:
     for b in (r for r in records if r["kind"] == "book"):
         lines.append(f"total del libro: {b['seconds']:.1f} s en "
                      f"{b['notebooks']} cuadernos ({b['failed']} fallan)")
+    for b in (r for r in records if r["kind"] == "book_run"):
+        lines.append(f"libro de una vez (pytest -n {b['workers']}, como make test): {b['seconds']:.1f} s"
+                     f"{'' if b['passed'] else ' (con fallos)'}")
     return "\n".join(lines)
 
 
@@ -251,6 +294,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--notebooks", nargs="*", default=None,
                    help="cuadernos a medir (rutas, globs o trozos del nombre); por defecto, todos los de book/")
     p.add_argument("--skip-notebooks", action="store_true", help="no ejecutar cuadernos")
+    p.add_argument("--workers", type=int, default=0,
+                   help="si > 0, además una pasada de todo el libro con pytest-xdist -n WORKERS, como make test")
+    p.add_argument("--compile", action="store_true",
+                   help="medir también el bucle a mano con torch.compile (compilar tarda: no cuenta en el tiempo)")
     p.add_argument("--skip-training", action="store_true", help="no medir el bucle de entrenamiento")
     p.add_argument("--archs", default="mlp,conv", help="modelos: mlp, conv (separados por comas)")
     p.add_argument("--batch-sizes", default="128,512", help="lotes a medir (separados por comas)")
@@ -282,17 +329,21 @@ def main(argv=None) -> list[dict]:
                 machine = machine_record(dev, tuple(map(int, a.peak_sizes.split(","))))
                 emit(machine)
                 peak = machine["matmul_peak_gflops"] * 1e9
+                sizes = tuple(map(int, a.peak_sizes.split(",")))
                 for arch in a.archs.split(","):
                     n = a.examples if arch == "mlp" or dev.type == "cuda" else max(a.examples // 4, 1)
                     for bs in map(int, a.batch_sizes.split(",")):
                         emit(measure_loop(arch, device=dev, batch_size=bs, examples=n, rounds=a.rounds,
-                                          peak=peak))
+                                          peak=peak, peak_sizes=sizes, compile=a.compile))
         if not a.skip_notebooks:
-            for path in find_notebooks(a.notebooks):
+            paths = find_notebooks(a.notebooks)
+            for path in paths:
                 emit(measure_notebook(path))
             nb_recs = [r for r in records if r["kind"] == "notebook"]
             emit({"kind": "book", "notebooks": len(nb_recs), "seconds": sum(r["seconds"] for r in nb_recs),
                   "failed": sum(not r["passed"] for r in nb_recs)})
+            if a.workers > 0 and paths:
+                emit(measure_book(paths, a.workers))
     finally:
         if sink:
             sink.close()

@@ -68,6 +68,9 @@ def setup(device: str | torch.device | None = None) -> Context | None:
     """
     if not launched():
         return None
+    if "RANK" not in os.environ:
+        raise ValueError("WORLD_SIZE > 1 pero falta RANK: lance el programa con torchrun "
+                         "(python -m torch.distributed.run).")
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local = int(os.environ.get("LOCAL_RANK", rank))
     kind = torch.device(device).type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
