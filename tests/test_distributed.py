@@ -55,10 +55,13 @@ def test_checkpoint_callback_validates_and_writes(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), back.state_dict().values()))
 
 
-def _launch(nproc, *args, timeout=LAUNCH_TIMEOUT, **env):
-    start = time.monotonic()
-    r = subprocess.run(command(nproc, *args), env={**environment(), "VAEBOOK_DDP_TIMEOUT": "60", **env},
-                       capture_output=True, text=True, timeout=timeout)
+def _launch(nproc, *args, timeout=LAUNCH_TIMEOUT):
+    for _ in range(2):  # si otro proceso ocupó el puerto libre entre elegirlo y usarlo, otro intento
+        start = time.monotonic()
+        r = subprocess.run(command(nproc, *args), env={**environment(), "VAEBOOK_DDP_TIMEOUT": "60"},
+                           capture_output=True, text=True, timeout=timeout)
+        if "address already in use" not in (r.stdout + r.stderr).lower():
+            break
     return r, time.monotonic() - start
 
 

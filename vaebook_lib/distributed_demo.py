@@ -18,6 +18,8 @@ El proceso 0 escribe ``history.json`` y ``model.pt`` (cargable con ``vaebook_lib
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import socket
@@ -91,7 +93,9 @@ def main(argv=None) -> dict:
     set_seed(a.seed)  # misma inicialización en todos los procesos (DDP, además, difunde la del proceso 0)
     model = MODELS[a.model](arch=a.arch)
     binary = model.config.likelihood == "bernoulli"
-    x = _data(a.data, a.n_train, a.seed)
+    quiet = int(os.environ.get("RANK", "0")) != 0
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        x = _data(a.data, a.n_train, a.seed)  # los avisos de los datos, solo una vez (proceso 0)
     out = Path(a.out)
     if distributed.is_main() or not distributed.launched():
         out.mkdir(parents=True, exist_ok=True)
