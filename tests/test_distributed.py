@@ -118,3 +118,24 @@ def test_world_size_without_rank_is_a_clear_error(monkeypatch):
     assert distributed.launched()
     with pytest.raises(ValueError, match="torchrun"):
         distributed.setup("cpu")
+
+
+def test_wrapper_returns_the_models_named_output(tmp_path, monkeypatch):
+    from vaebook_lib.models import VAE, VAEOutput
+
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        model = VAE(hidden=(16,), latent_dim=2)
+        x = torch.bernoulli(torch.rand(4, 1, 28, 28))
+        torch.manual_seed(1)
+        expected = model(x)
+        torch.manual_seed(1)
+        out = distributed.wrap(model, torch.device("cpu"))(x)
+        assert isinstance(out, VAEOutput) and set(out.terms) == {"loss", "recon", "kl", "elbo"}
+        torch.testing.assert_close(out.loss, expected.loss)
+        out.loss.backward()
+        assert model.encoder.body[1][0].weight.grad is not None     # el gradiente llega al modelo interior
+        monkeypatch.setenv("VAEBOOK_DDP_FIND_UNUSED", "1")
+        assert distributed.wrap(model, torch.device("cpu")).find_unused_parameters
+    finally:
+        dist.destroy_process_group()

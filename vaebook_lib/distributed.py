@@ -22,8 +22,10 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 TIMEOUT_ENV = "VAEBOOK_DDP_TIMEOUT"      # segundos que una operación colectiva espera antes de fallar
+UNUSED_ENV = "VAEBOOK_DDP_FIND_UNUSED"   # «1» si el modelo tiene parámetros que algunos pasos no usan
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,17 @@ def cleanup() -> None:
     """Cierra el grupo de procesos si está abierto (``fit`` lo registra para la salida del programa)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def wrap(model: torch.nn.Module, device: torch.device) -> DistributedDataParallel:
+    """El modelo envuelto en DDP. Llamar al envoltorio devuelve la misma salida con nombre (``Output``) que el
+    modelo; ``fit`` sigue llamando a ``model.schedule`` y pasando ``model`` a los *callbacks*, el interior.
+
+    Con ``VAEBOOK_DDP_FIND_UNUSED=1`` DDP busca en cada paso los parámetros sin gradiente (más lento; solo
+    hace falta si un modelo deja parámetros sin usar en algún paso, y DDP lo dice con un error si ocurre).
+    """
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
+                                   find_unused_parameters=os.environ.get(UNUSED_ENV, "0") == "1")
 
 
 def shard(n: int, rank: int, world_size: int, generator: torch.Generator) -> torch.Tensor:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.distributions import Distribution
-from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import distributed
@@ -136,7 +135,7 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
         # binarización) debe ser distinto en cada proceso, o todos sumarían el mismo ruido.
         torch.manual_seed(seed + 1_000_003 * ctx.rank)
         dev_gen = torch.Generator(device).manual_seed(seed + 1_000_003 * ctx.rank)
-        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+        net = distributed.wrap(model, device)
         n_local = -(-len(x) // ctx.world_size)
     else:
         dev_gen = cpu_gen if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
