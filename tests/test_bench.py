@@ -83,3 +83,10 @@ def test_nbval_command_is_the_make_test_one(tmp_path):
     assert cmd[cmd.index("-n") + 1] == "2" and cmd[cmd.index("--dist") + 1] == "loadfile"
     assert env["VAEBOOK_PROFILE"] == "fast" and env["PYTHONPATH"].startswith(str(tmp_path))
     assert "-n" not in bench._nbval([tmp_path / "a.ipynb"], tmp_path)[0]
+
+
+def test_cpu_clock_is_accepted_on_cpu_only():
+    rec = bench.measure_loop("mlp", batch_size=32, examples=64, rounds=1, peak_sizes=(128,), clock="cpu")
+    assert rec["clock"] == "cpu" and rec["fit_eps_best"] > 0
+    with pytest.raises(ValueError, match="Reloj"):
+        bench.measure_loop(rounds=1, clock="sundial")

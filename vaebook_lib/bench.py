@@ -31,11 +31,15 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .config import get_profile
 from .models import VAE
 from .train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 0.70  # fracción del pico fp32 que se pide al bucle con el VAE MLP en CPU
+# Relojes: «wall» (tiempo real, lo que ve el lector) o «cpu» (tiempo de CPU del proceso: en una máquina
+# compartida y con un solo hilo, OMP_NUM_THREADS=1, descuenta el tiempo que el proceso espera su turno).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 # --- piezas medibles (probadas en tests/test_bench.py) -------------------------------------------------------
@@ -71,7 +75,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, sizes=(1024, 2048), repeats: int = 8) -> float:
+def matmul_peak(device: torch.device, sizes=(1024, 2048), repeats: int = 8, clock: str = "wall") -> float:
     """FLOP/s del mejor ``torch.mm`` fp32 cuadrado (el techo práctico de esta máquina con estos hilos)."""
     best = 0.0
     for n in sizes:
@@ -80,10 +84,10 @@ def matmul_peak(device: torch.device, sizes=(1024, 2048), repeats: int = 8) -> f
         torch.mm(a, b)  # calentamiento
         _sync(device)
         for _ in range(repeats):
-            t = time.perf_counter()
+            t = CLOCKS[clock]()
             torch.mm(a, b)
             _sync(device)
-            best = max(best, 2 * n ** 3 / (time.perf_counter() - t))
+            best = max(best, 2 * n ** 3 / max(CLOCKS[clock]() - t, 1e-9))
     return best
 
 
@@ -116,7 +120,7 @@ def _peak_memory_mb(device: torch.device) -> float:
 def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch_size: int = 128,
                  examples: int = 8192, rounds: int = 5, lr: float = 1e-3, seed: int = 0,
                  peak: float | None = None, peak_sizes: tuple[int, ...] = (1024,),
-                 compile: bool = False) -> dict:
+                 compile: bool = False, clock: str = "wall") -> dict:
     """``fit`` frente a :func:`bare_loop` con el mismo modelo inicial, datos, optimizador y semilla.
 
     Cada ronda entrena ambos (una época de ``examples`` ejemplos, desde los mismos pesos), alternando cuál va
@@ -128,6 +132,8 @@ def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch
     """
     if rounds <= 0:
         raise ValueError(f"rounds debe ser positivo; se recibió {rounds}.")
+    if clock not in CLOCKS or (clock == "cpu" and torch.device(device).type != "cpu"):
+        raise ValueError(f"Reloj desconocido o no aplicable {clock!r}: use «wall», o «cpu» solo en CPU.")
     device = torch.device(device)
     torch.manual_seed(seed)
     model = bench_model(arch).to(device)
@@ -140,7 +146,7 @@ def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch
     def run(which: str) -> float:
         model.load_state_dict(init)
         _sync(device)
-        t = time.perf_counter()
+        t = CLOCKS[clock]()
         if which == "fit":
             fit(model, x, epochs=1, batch_size=batch_size, lr=lr, seed=seed, binarize=True, device=device,
                 progress=False)
@@ -149,7 +155,7 @@ def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch
         else:
             bare_loop(model, x, epochs=1, batch_size=batch_size, lr=lr, seed=seed)
         _sync(device)
-        return examples / (time.perf_counter() - t)
+        return examples / max(CLOCKS[clock]() - t, 1e-9)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -159,12 +165,12 @@ def measure_loop(arch: str = "mlp", *, device: str | torch.device = "cpu", batch
     speeds: dict[str, list[float]] = {k: [] for k in kinds}
     peaks: list[float] = []
     for r in range(rounds):
-        peaks.append(matmul_peak(device, peak_sizes, repeats=3))
+        peaks.append(matmul_peak(device, peak_sizes, repeats=3, clock=clock))
         for which in (kinds if r % 2 == 0 else kinds[::-1]):
             speeds[which].append(run(which))
     ratios = [f / b for f, b in zip(speeds["fit"], speeds["bare"])]
     rec = {"kind": "loop", "model": f"vae-{arch}", "device": device.type, "batch_size": batch_size,
-           "examples": examples, "rounds": rounds, "threads": torch.get_num_threads(),
+           "examples": examples, "rounds": rounds, "threads": torch.get_num_threads(), "clock": clock,
            "flops_per_example": flops,
            "fit_eps_best": max(speeds["fit"]), "fit_eps_median": statistics.median(speeds["fit"]),
            "bare_eps_best": max(speeds["bare"]), "bare_eps_median": statistics.median(speeds["bare"]),
@@ -239,13 +245,14 @@ def measure_notebook(path: Path, root: Path = ROOT) -> dict:
     return rec
 
 
-def machine_record(device: torch.device, sizes=(1024, 2048)) -> dict:
+def machine_record(device: torch.device, sizes=(1024, 2048), clock: str = "wall") -> dict:
     rec = {"kind": "machine", "torch": torch.__version__, "python": platform.python_version(),
            "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "device": device.type,
            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
     if device.type == "cuda":
         rec["gpu"] = torch.cuda.get_device_name(device)
-    rec["matmul_peak_gflops"] = matmul_peak(device, sizes) / 1e9
+    rec["clock"] = clock
+    rec["matmul_peak_gflops"] = matmul_peak(device, sizes, clock=clock) / 1e9
     return rec
 
 
@@ -290,7 +297,9 @@ def format_table(records: list[dict]) -> str:
 
 
 def parse(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m vaebook_lib.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vaebook_lib.bench",
+                                description="Mide el bucle de entrenamiento y los cuadernos del libro; imprime un "
+                                            "objeto JSON por medida y al final una tabla.")
     p.add_argument("--notebooks", nargs="*", default=None,
                    help="cuadernos a medir (rutas, globs o trozos del nombre); por defecto, todos los de book/")
     p.add_argument("--skip-notebooks", action="store_true", help="no ejecutar cuadernos")
@@ -300,11 +309,15 @@ def parse(argv=None) -> argparse.Namespace:
                    help="medir también el bucle a mano con torch.compile (compilar tarda: no cuenta en el tiempo)")
     p.add_argument("--skip-training", action="store_true", help="no medir el bucle de entrenamiento")
     p.add_argument("--archs", default="mlp,conv", help="modelos: mlp, conv (separados por comas)")
-    p.add_argument("--batch-sizes", default="128,512", help="lotes a medir (separados por comas)")
+    p.add_argument("--batch-sizes", default=f"{get_profile('fast').batch_size},512",
+                   help="lotes a medir (separados por comas; el primero, el del perfil)")
     p.add_argument("--devices", default=None, help="cpu y/o cuda (por defecto: cpu, y cuda si la hay)")
     p.add_argument("--examples", type=int, default=8192, help="ejemplos por medida del VAE MLP (conv: 1/4)")
     p.add_argument("--rounds", type=int, default=5, help="rondas emparejadas fit/a mano por medida")
     p.add_argument("--peak-sizes", default="1024,2048", help="lados de las matrices que miden el pico fp32")
+    p.add_argument("--clock", default="wall", choices=sorted(CLOCKS),
+                   help="wall: tiempo real; cpu: tiempo de CPU del proceso (máquina compartida; "
+                        "con OMP_NUM_THREADS=1)")
     p.add_argument("--jsonl", default=None, help="además, escribir las medidas en este fichero")
     return p.parse_args(argv)
 
@@ -326,7 +339,8 @@ def main(argv=None) -> list[dict]:
     try:
         if not a.skip_training:
             for dev in map(torch.device, devices):
-                machine = machine_record(dev, tuple(map(int, a.peak_sizes.split(","))))
+                clock = a.clock if dev.type == "cpu" else "wall"
+                machine = machine_record(dev, tuple(map(int, a.peak_sizes.split(","))), clock)
                 emit(machine)
                 peak = machine["matmul_peak_gflops"] * 1e9
                 sizes = tuple(map(int, a.peak_sizes.split(",")))
@@ -334,7 +348,8 @@ def main(argv=None) -> list[dict]:
                     n = a.examples if arch == "mlp" or dev.type == "cuda" else max(a.examples // 4, 1)
                     for bs in map(int, a.batch_sizes.split(",")):
                         emit(measure_loop(arch, device=dev, batch_size=bs, examples=n, rounds=a.rounds,
-                                          peak=peak, peak_sizes=sizes, compile=a.compile))
+                                          peak=peak, peak_sizes=sizes, compile=a.compile,
+                                          clock=clock))
         if not a.skip_notebooks:
             paths = find_notebooks(a.notebooks)
             for path in paths:
