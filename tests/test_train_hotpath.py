@@ -58,3 +58,15 @@ def test_non_finite_loss_stops_at_the_step_and_restores_validation():
         fit(model, _data(8), epochs=1, batch_size=4, device="cpu", progress=False)
     assert model.validating is False                          # dentro del bucle no se revalida cada lote
     assert Distribution._validate_args == before             # la validación vuelve a su estado tras el bucle
+
+
+def test_fast_binarization_has_the_bernoulli_law():
+    from vaebook_lib.train import _binarize_fast
+
+    p = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0]).expand(20000, 5)
+    b = _binarize_fast(p, torch.Generator().manual_seed(0))
+    assert set(b.unique().tolist()) <= {0.0, 1.0} and b.dtype == p.dtype
+    freq = b.mean(0)
+    assert freq[0] == 0 and freq[-1] == 1                       # los extremos son deterministas
+    # media de 20000 Bernoulli: desviación típica <= 0.0036; 5 sigmas de margen
+    torch.testing.assert_close(freq, p[0], atol=0.018, rtol=0)

@@ -82,6 +82,13 @@ def _no_distribution_checks():
         Distribution.set_default_validate_args(old)
 
 
+def _binarize_fast(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Binarización dinámica como ``u < x`` con ``u ~ U[0, 1)``: P(1) = x, la misma ley que ``torch.bernoulli``
+    (otro flujo de números al azar), pero con un sorteo vectorizado, más de dos veces más rápido en CPU: en un
+    VAE MLP el sorteo de ``torch.bernoulli`` llegaba a ser un sexto del paso."""
+    return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
+
+
 def _check_range(x: torch.Tensor) -> None:
     """Una sola comprobación de [0, 1] para todo el conjunto (en vez de una por lote al binarizar)."""
     if x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
@@ -164,7 +171,7 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
             epoch_batches = batches(*tensors, batch_size=batch_size, shuffle=True, generator=cpu_gen)
         with _no_distribution_checks():
             for batch in epoch_batches:
-                xb = torch.bernoulli(batch[0], generator=dev_gen) if binarize else batch[0]
+                xb = _binarize_fast(batch[0], dev_gen) if binarize else batch[0]
                 yb = batch[1] if len(batch) > 1 else None
                 model.schedule(step / total)
                 out = net(xb, yb)
