@@ -110,6 +110,8 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     - Lanzado con ``torchrun --nproc_per_node=N``, el mismo bucle entrena con ``DistributedDataParallel``
       (ver :mod:`vaebook_lib.distributed`): ``batch_size`` es el lote de cada proceso, el historial suma todos
       los procesos y solo el proceso 0 muestra el progreso. Sin ``torchrun`` no cambia nada.
+    - Se entrena en ``device`` (CUDA si la hay) y al terminar el modelo vuelve al dispositivo en el que estaba
+      (la CPU, normalmente), en modo ``eval``: las celdas siguientes de un cuaderno funcionan igual con o sin GPU.
     """
     if epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise ValueError("epochs, batch_size y lr deben ser positivos.")
@@ -121,6 +123,7 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     ctx = distributed.setup(device)  # None sin torchrun: ni grupo de procesos ni coste alguno
     device = ctx.device if ctx else torch.device(device) if device is not None else get_device()
     cpu_gen = set_seed(seed)
+    home = next(model.parameters()).device
     model.to(device)
     x = x.to(device)
     y = y.to(device) if y is not None else None
@@ -208,7 +211,7 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
         if stop:
             break
     history.seconds = time.perf_counter() - start
-    model.eval()
+    model.to(home).eval()
     return history
 
 
