@@ -3,7 +3,9 @@ import pytest
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal
 
-from vaebook_lib.inference import elbo_estimate, fit_local_posteriors
+import math
+
+from vaebook_lib.inference import elbo_estimate, fit_local_posteriors, importance_log_weights
 from vaebook_lib.models import VAE, LinearGaussian
 
 
@@ -58,6 +60,16 @@ def test_local_vi_improves_a_vae_encoder():
     assert elbo_estimate(vae, x, res.q, k=64, generator=g).mean() > start
 
 
+def test_importance_log_weights_recover_log_marginal():
+    m, x = _model()
+    m.set_optimal_encoder()
+    q = Independent(Normal(m.posterior(x).loc.detach(), m.q_scale_tril().diagonal().detach().expand(len(x), 2)), 1)
+    lw = importance_log_weights(m, x, q, 20000, generator=torch.Generator().manual_seed(0))
+    assert lw.shape == (20000, len(x))
+    assert torch.allclose(lw.mean(0), m.elbo(x), atol=0.05)                                  # E[log w] = ELBO
+    assert torch.allclose(torch.logsumexp(lw, 0) - math.log(20000), m.log_marginal(x), atol=0.02)
+
+
 def test_bad_input():
     m, x = _model()
     with pytest.raises(ValueError, match="steps"):
@@ -66,3 +78,5 @@ def test_bad_input():
         fit_local_posteriors(m, x, steps=2, init=Normal(torch.zeros(3, 2), torch.ones(3, 2)))
     with pytest.raises(ValueError, match="k"):
         elbo_estimate(m, x, Independent(Normal(torch.zeros(len(x), 2), 1.0), 1), k=0)
+    with pytest.raises(ValueError, match="entero positivo"):
+        importance_log_weights(m, x, Independent(Normal(torch.zeros(len(x), 2), 1.0), 1), k=0)

@@ -25,6 +25,20 @@ def elbo_estimate(model, x: torch.Tensor, q: Independent, k: int = 1,
     return log_px - kl_divergence(q, Independent(model.prior(mu), 1))
 
 
+def importance_log_weights(model, x: torch.Tensor, q: Independent, k: int,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """log w = log p(x|z) + log p(z) - log q(z) con k muestras z ~ q (cualquier q por dato): tensor (k, lote).
+
+    ``logsumexp(log w, 0) - log k`` estima log p(x) con q como propuesta; cuanto mejor es q, más ajustada.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k debe ser un entero positivo; se recibió {k!r}.")
+    mu, sigma = q.base_dist.loc, q.base_dist.scale
+    z = mu + sigma * torch.randn(k, *mu.shape, generator=generator).to(mu.device)
+    log_prior = Independent(model.prior(z), 1).log_prob(z)
+    return model.likelihood(z).log_prob(x.expand(k, *x.shape)) + log_prior - q.log_prob(z)
+
+
 @dataclass
 class LocalFit:
     """Resultado de la inferencia por punto: las q_i finales, la ELBO media por paso y el tiempo empleado."""
