@@ -5,7 +5,8 @@ from torch.distributions import Independent, MultivariateNormal, Normal
 
 import math
 
-from vaebook_lib.inference import elbo_estimate, fit_local_posteriors, importance_log_weights
+from vaebook_lib.inference import (elbo_estimate, fit_local_posteriors, importance_log_weights,
+                                  log_likelihood_with_proposal)
 from vaebook_lib.models import VAE, LinearGaussian
 
 
@@ -68,6 +69,18 @@ def test_importance_log_weights_recover_log_marginal():
     assert lw.shape == (20000, len(x))
     assert torch.allclose(lw.mean(0), m.elbo(x), atol=0.05)                                  # E[log w] = ELBO
     assert torch.allclose(torch.logsumexp(lw, 0) - math.log(20000), m.log_marginal(x), atol=0.02)
+
+
+def test_log_likelihood_with_proposal_converges_and_chunks_agree():
+    m, x = _model()
+    post = m.true_posterior(x)
+    q = Independent(Normal(post.loc + 0.3, 1.5 * post.covariance_matrix.diagonal(0, -2, -1).sqrt()), 1)
+    exact = m.log_marginal(x)
+    g = torch.Generator().manual_seed(0)
+    gaps = [(exact - log_likelihood_with_proposal(m, x, q, k, generator=g)).mean().item() for k in (1, 30, 3000)]
+    assert gaps[0] > gaps[1] > abs(gaps[2]) and abs(gaps[2]) < 0.02
+    a = log_likelihood_with_proposal(m, x, q, 3000, batch_size=3, chunk=700, generator=g)
+    assert torch.allclose(a, exact, atol=0.1)   # un error al juntar trozos sesgaría en log(k/chunk) ~ 1.5
 
 
 def test_bad_input():

@@ -7,6 +7,7 @@ Sirve para cualquier modelo con ``likelihood(z) -> p(x|z)`` y ``prior(z) -> p(z)
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +38,27 @@ def importance_log_weights(model, x: torch.Tensor, q: Independent, k: int,
     z = mu + sigma * torch.randn(k, *mu.shape, generator=generator).to(mu.device)
     log_prior = Independent(model.prior(z), 1).log_prob(z)
     return model.likelihood(z).log_prob(x.expand(k, *x.shape)) + log_prior - q.log_prob(z)
+
+
+@torch.no_grad()
+def log_likelihood_with_proposal(model, x: torch.Tensor, q: Independent, k: int, batch_size: int = 100,
+                                 chunk: int = 500, generator: torch.Generator | None = None) -> torch.Tensor:
+    """log p(x) ~ log (1/k) sum_i w_i con z_i ~ q (una q por dato, p. ej. optimizada); un valor por ejemplo.
+
+    Como ``metrics.log_likelihood_is`` pero con la propuesta dada en lugar del codificador del modelo; procesa
+    los datos en lotes y las k muestras en trozos, así que k = 5000 no necesita más memoria que k = ``chunk``.
+    """
+    if not isinstance(k, int) or k < 1 or batch_size < 1 or chunk < 1:
+        raise ValueError(f"k, batch_size y chunk deben ser enteros positivos; se recibió k={k!r}.")
+    mu, sigma = q.base_dist.loc, q.base_dist.scale
+    out = []
+    for i in range(0, len(x), batch_size):
+        qb = Independent(Normal(mu[i:i + batch_size], sigma[i:i + batch_size]), 1)
+        xb = x[i:i + batch_size]
+        parts = [torch.logsumexp(importance_log_weights(model, xb, qb, min(chunk, k - j), generator), 0)
+                 for j in range(0, k, chunk)]
+        out.append(torch.logsumexp(torch.stack(parts), 0) - math.log(k))
+    return torch.cat(out)
 
 
 @dataclass
