@@ -32,7 +32,8 @@ class LinearGaussianConfig(ModelConfig):
     def __post_init__(self):
         super().__post_init__()
         if len(self.in_shape) != 1:
-            raise ValueError(f"El modelo lineal-gaussiano trabaja con vectores: in_shape=(D,); se recibió {self.in_shape}.")
+            raise ValueError("El modelo lineal-gaussiano trabaja con vectores: in_shape=(D,); "
+                             f"se recibió {self.in_shape}.")
         if self.likelihood != "gaussian" or self.sigma <= 0:
             raise ValueError("El modelo lineal-gaussiano necesita verosimilitud «gaussian» y sigma positiva.")
         if self.q_family not in Q_FAMILIES:
