@@ -2,8 +2,11 @@
 from .ae import AE, AEConfig
 from .base import Model, ModelConfig, Output, load, save
 from .vae import VAE, VAEConfig, VAEOutput
+from .linear_gaussian import LinearGaussian, LinearGaussianConfig
 
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE)}
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE,
+                                                LinearGaussian)}
 
 __all__ = ["AE", "AEConfig", "MODELS", "Model", "ModelConfig", "Output", "VAE", "VAEConfig", "VAEOutput",
-           "load", "save"]
+           "load", "save",
+           "LinearGaussian", "LinearGaussianConfig"]
