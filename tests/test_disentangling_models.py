@@ -99,6 +99,24 @@ def test_kl_decomposition_sums_and_matches_brute_force():
         kl_decomposition(qz, z, 0)
 
 
+def test_mss_exact_when_batch_is_dataset_and_both_sum_to_kl():
+    g = torch.Generator().manual_seed(1)
+    mu = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    sd = 0.3 + torch.rand(7, 3, generator=g, dtype=torch.float64)
+    qz = Normal(mu, sd)
+    z = qz.sample((1,)).squeeze(0)
+    parts = kl_decomposition(qz, z, dataset_size=7, sampling="mss")
+    # Con M = N, q(z) = (1/N) sum_j q(z|x_j) exacta sobre el lote: la mezcla de todas las posteriores.
+    exact = torch.logsumexp(Normal(mu[None], sd[None]).log_prob(z[:, None]).sum(-1), 1) - math.log(7)
+    assert torch.allclose(qz.log_prob(z).sum(-1) - parts["mi"], exact)
+    mws = kl_decomposition(qz, z, dataset_size=7, sampling="mws")
+    assert torch.allclose(parts["mi"] + parts["tc"] + parts["dim_kl"], mws["mi"] + mws["tc"] + mws["dim_kl"])
+    # MWS subestima log q(z) exactamente en log M en este caso (pesos 1/(N M) frente a 1/N).
+    assert torch.allclose(mws["mi"] - parts["mi"], torch.full((7,), math.log(7), dtype=torch.float64))
+    with pytest.raises(ValueError, match="desconocido"):
+        kl_decomposition(qz, z, 7, sampling="xyz")
+
+
 def test_tcvae_terms_sum_to_kl_estimate_and_match_analytic_kl():
     x = binary_batch(256)
     m = MODELS["beta_tcvae"](alpha=1.0, beta=1.0, gamma=1.0, dataset_size=1000, **SMALL)
