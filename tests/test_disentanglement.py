@@ -89,3 +89,47 @@ def test_on_a_model_and_formas():
     scores = disentanglement_scores(rep, src, n_points=200, n_train=20, n_eval=10, batch_size=8)
     assert set(scores) == {"mig", "beta_vae", "factor_vae"}
     assert all(0.0 <= v <= 1.0 for v in scores.values())
+
+
+def test_kl_per_dimension_sums_to_kl():
+    from vaebook_lib.metrics import kl_per_dimension
+    model = MODELS["vae"](in_shape=(1, 8, 8), latent_dim=3, hidden=(16,))
+    x = torch.bernoulli(torch.full((50, 1, 8, 8), 0.4), generator=torch.Generator().manual_seed(0))
+    per_dim = kl_per_dimension(model, x, batch_size=16)
+    model.eval()
+    assert per_dim.shape == (3,) and (per_dim >= 0).all()
+    assert per_dim.sum().item() == pytest.approx(model(x).terms["kl"].item(), rel=1e-5)
+    with pytest.raises(ValueError, match="posterior"):
+        kl_per_dimension(MODELS["ae"](in_shape=(1, 8, 8), latent_dim=3, hidden=(16,)), x)
+
+
+def test_summarize_and_table():
+    from vaebook_lib.metrics import format_table, summarize
+    s = summarize([{"mig": 0.1, "recon": 10.0}, {"mig": 0.3, "recon": 14.0}])
+    assert s["mig"][0] == pytest.approx(0.2) and s["mig"][1] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert summarize([{"mig": 0.5}])["mig"] == (0.5, 0.0)
+    table = format_table({"vae": s}, {"recon": "reconstrucción", "mig": "MIG"})
+    assert "0.200 ± 0.141" in table and "12.000 ± 2.828" in table and table.splitlines()[0].startswith("modelo")
+    with pytest.raises(ValueError, match="resumir"):
+        summarize([])
+
+
+def test_train_and_score_unknown_key():
+    from vaebook_lib.metrics import train_and_score
+    with pytest.raises(ValueError, match="desconocido"):
+        train_and_score("no_existe", None, None, config={}, seed=0, epochs=1, batch_size=8, lr=1e-3,
+                        source=SOURCE, sizes={})
+
+
+def test_train_and_score_reproducible():
+    from vaebook_lib import load_formas
+    from vaebook_lib.metrics import train_and_score
+    train, test = load_formas(256, size=16, seed=0), load_formas(64, size=16, seed=1)
+    kw = dict(config=dict(in_shape=(1, 16, 16), latent_dim=3, hidden=(32,)), epochs=1, batch_size=64, lr=1e-3,
+              source=formas_source(16), sizes=dict(n_points=200, n_train=20, n_eval=10, batch_size=8))
+    a, model = train_and_score("beta_vae", train, test, seed=3, **kw)
+    b, _ = train_and_score("beta_vae", train, test, seed=3, **kw)
+    c, _ = train_and_score("beta_vae", train, test, seed=4, **kw)
+    assert a == b and a != c
+    assert set(a) == {"recon", "mig", "beta_vae", "factor_vae"} and a["recon"] > 0
+    assert not model.training

@@ -181,3 +181,64 @@ def disentanglement_scores(represent: Represent, source: FactorSource, *, n_poin
             "beta_vae": beta_vae_score(represent, source, n_train, n_eval, batch_size, seed)["eval_accuracy"],
             "factor_vae": factor_vae_score(represent, source, n_train, n_eval, batch_size, n_points,
                                            seed=seed)["eval_accuracy"]}
+
+
+def metric_sizes(profile) -> dict[str, int]:
+    """Los tamaños de las métricas que fija el perfil (evaluación = la mitad del entrenamiento, como en
+    disentanglement_lib), listos para ``disentanglement_scores(..., **metric_sizes(P))``."""
+    return {"n_points": profile.ch3_metric_points, "n_train": profile.ch3_score_train,
+            "n_eval": max(2, profile.ch3_score_train // 2), "batch_size": profile.ch3_score_batch}
+
+
+@torch.no_grad()
+def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """KL(q(z_d|x) || N(0, 1)) media sobre ``x`` para cada dimensión d del latente: las dimensiones con KL
+    casi nula están «apagadas» (el codificador las ignora y el decodificador no las usa)."""
+    if not hasattr(model, "posterior"):
+        raise ValueError(f"{type(model).__name__} no tiene una posterior gaussiana q(z|x).")
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = 0.0
+    for part in x.split(batch_size):
+        q = model.posterior(part.to(device))
+        total = total + torch.distributions.kl_divergence(q, model.prior(q.loc)).sum(0).cpu()
+    model.train(was)
+    return total / len(x)
+
+
+def train_and_score(key: str, train, test, *, config: dict, seed: int, epochs: int, batch_size: int, lr: float,
+                    source: FactorSource, sizes: dict[str, int]):
+    """Entrena el modelo ``key`` del catálogo con ``fit`` y devuelve ``(fila, modelo)``: la fila tiene el error
+    de reconstrucción en ``test`` (-log p(x|z), nats por imagen) y las tres métricas de desenredo."""
+    from .models import MODELS
+    from .train import evaluate, fit
+
+    if key not in MODELS:
+        raise ValueError(f"Modelo desconocido {key!r}; el catálogo tiene {sorted(MODELS)}.")
+    torch.manual_seed(seed)                       # la inicialización de los pesos también depende de la semilla
+    model = MODELS[key](**config)
+    fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    row = {"recon": evaluate(model, test.x)["recon"]}
+    row.update(disentanglement_scores(represent_with(model), source, seed=seed, **sizes))
+    return row, model
+
+
+def summarize(rows: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
+    """Media y desviación típica (muestral; 0 con una sola semilla) de cada columna de varias filas."""
+    if not rows:
+        raise ValueError("No hay resultados que resumir.")
+    out = {}
+    for name in rows[0]:
+        values = np.array([r[name] for r in rows], dtype=np.float64)
+        out[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+    return out
+
+
+def format_table(summary: dict[str, dict[str, tuple[float, float]]], columns: dict[str, str]) -> str:
+    """Tabla de texto: una fila por modelo y, por columna, «media ± desviación». ``columns``: nombre -> rótulo."""
+    head = ["modelo", *columns.values()]
+    body = [[model, *(f"{s[c][0]:.3f} ± {s[c][1]:.3f}" for c in columns)] for model, s in summary.items()]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    line = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, body)])

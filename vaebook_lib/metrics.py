@@ -36,4 +36,5 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
 
 # Métricas de desenredo (capítulo 3): viven en su propio módulo y se reexportan aquí.
 from .disentanglement import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,  # noqa: E402
-                              formas_source, mig, mig_score, represent_with)
+                              format_table, formas_source, kl_per_dimension, metric_sizes, mig, mig_score,
+                              represent_with, summarize, train_and_score)
