@@ -107,9 +107,12 @@ def test_summarize_and_table():
     from vaebook_lib.metrics import format_table, summarize
     s = summarize([{"mig": 0.1, "recon": 10.0}, {"mig": 0.3, "recon": 14.0}])
     assert s["mig"][0] == pytest.approx(0.2) and s["mig"][1] == pytest.approx(np.std([0.1, 0.3], ddof=1))
-    assert summarize([{"mig": 0.5}])["mig"] == (0.5, 0.0)
-    table = format_table({"vae": s}, {"recon": "reconstrucción", "mig": "MIG"})
-    assert "0.200 ± 0.141" in table and "12.000 ± 2.828" in table and table.splitlines()[0].startswith("modelo")
+    one = summarize([{"mig": 0.5}])["mig"]
+    assert one[0] == 0.5 and np.isnan(one[1])
+    table = format_table({"vae": s, "ae": {"recon": 3.0, "mig": one}}, {"recon": "reconstrucción", "mig": "MIG"})
+    lines = table.splitlines()
+    assert "0.200 ± 0.141" in lines[2] and "12.000 ± 2.828" in lines[2] and lines[0].startswith("modelo")
+    assert lines[3].split() == ["ae", "3.000", "0.500"]
     with pytest.raises(ValueError, match="resumir"):
         summarize([])
 

@@ -225,20 +225,26 @@ def train_and_score(key: str, train, test, *, config: dict, seed: int, epochs: i
 
 
 def summarize(rows: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
-    """Media y desviación típica (muestral; 0 con una sola semilla) de cada columna de varias filas."""
+    """Media y desviación típica muestral de cada columna de varias filas (NaN con una sola fila: con una
+    semilla la dispersión no se puede estimar, y no se finge que sea 0)."""
     if not rows:
         raise ValueError("No hay resultados que resumir.")
     out = {}
     for name in rows[0]:
         values = np.array([r[name] for r in rows], dtype=np.float64)
-        out[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+        out[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan"))
     return out
 
 
-def format_table(summary: dict[str, dict[str, tuple[float, float]]], columns: dict[str, str]) -> str:
-    """Tabla de texto: una fila por modelo y, por columna, «media ± desviación». ``columns``: nombre -> rótulo."""
+def format_table(summary: dict[str, dict[str, float | tuple[float, float]]], columns: dict[str, str]) -> str:
+    """Tabla de texto: una fila por modelo y, por columna, «media ± desviación» (o solo el valor si es un número
+    o si la desviación es NaN). ``columns``: nombre de la columna -> rótulo."""
+    def cell(v):
+        mean, spread = (v, float("nan")) if np.isscalar(v) else v
+        return f"{mean:.3f}" if np.isnan(spread) else f"{mean:.3f} ± {spread:.3f}"
+
     head = ["modelo", *columns.values()]
-    body = [[model, *(f"{s[c][0]:.3f} ± {s[c][1]:.3f}" for c in columns)] for model, s in summary.items()]
+    body = [[model, *(cell(s[c]) for c in columns)] for model, s in summary.items()]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    line = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths))  # noqa: E731
+    line = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, body)])
