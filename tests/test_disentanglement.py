@@ -136,3 +136,19 @@ def test_train_and_score_reproducible():
     assert a == b and a != c
     assert set(a) == {"recon", "mig", "beta_vae", "factor_vae"} and a["recon"] > 0
     assert not model.training
+
+
+def test_scores_are_computed_in_chunks():
+    """Con muchos puntos las imágenes se dibujan por trozos (nunca más de ~8192 a la vez)."""
+    seen = []
+
+    def observe(f):
+        seen.append(len(f))
+        return f.float()
+    src = FactorSource((4, 5, 6, 8), observe)
+    out = beta_vae_score(identity, src, n_train=300, n_eval=20, batch_size=64)
+    assert max(seen) <= 8192 and sum(seen) == 2 * 64 * 320
+    assert out["eval_accuracy"] > 0.95
+    seen.clear()
+    factor_vae_score(identity, src, n_train=300, n_eval=20, batch_size=64, n_variance=100)
+    assert max(seen) <= 8192 and sum(seen) == 100 + 64 * 320

@@ -111,6 +111,12 @@ def mig_score(represent: Represent, source: FactorSource, n_points: int = 10000,
     return mig(_codes(represent, source, factors), factors.numpy(), bins)
 
 
+def _chunks(n: int, batch_size: int, images: int = 8192):
+    """Tamaños de trozos de ``n`` puntos con unas ``images`` imágenes como mucho cada uno."""
+    step = max(1, images // batch_size)
+    return [min(step, n - i) for i in range(0, n, step)]
+
+
 def _paired_batches(source: FactorSource, n: int, batch_size: int, g: torch.Generator):
     """``n`` índices de factor k al azar y, para cada uno, dos lotes de pares (a_i, b_i) con el mismo k."""
     k = torch.randint(len(source.sizes), (n,), generator=g)
@@ -129,11 +135,14 @@ def beta_vae_score(represent: Represent, source: FactorSource, n_train: int = 10
     g = torch.Generator().manual_seed(seed)
 
     def features(n):
-        k, a, b = _paired_batches(source, n, batch_size, g)
-        dim = len(source.sizes)
-        za = _codes(represent, source, a.reshape(-1, dim)).reshape(n, batch_size, -1)
-        zb = _codes(represent, source, b.reshape(-1, dim)).reshape(n, batch_size, -1)
-        return np.abs(za - zb).mean(1), k.numpy()
+        dim, feats, labels = len(source.sizes), [], []
+        for size in _chunks(n, batch_size):       # por trozos: 10 000 × 64 imágenes no caben de una vez
+            k, a, b = _paired_batches(source, size, batch_size, g)
+            za = _codes(represent, source, a.reshape(-1, dim)).reshape(size, batch_size, -1)
+            zb = _codes(represent, source, b.reshape(-1, dim)).reshape(size, batch_size, -1)
+            feats.append(np.abs(za - zb).mean(1))
+            labels.append(k.numpy())
+        return np.concatenate(feats), np.concatenate(labels)
 
     x_train, y_train = features(n_train)
     x_eval, y_eval = features(n_eval)
@@ -157,14 +166,15 @@ def factor_vae_score(represent: Represent, source: FactorSource, n_train: int = 
     n_factors = len(source.sizes)
 
     def votes(n):
-        k = torch.randint(n_factors, (n,), generator=g)
-        a = source.sample(n * batch_size, g).view(n, batch_size, -1)
-        rows = torch.arange(n)
-        a[rows, :, k] = a[rows, 0, k].unsqueeze(1)           # el factor k, el mismo en todo el lote
-        z = _codes(represent, source, a.reshape(-1, n_factors)).reshape(n, batch_size, -1)
-        local = z[:, :, active].var(1, ddof=1) / global_var[active]
         table = np.zeros((n_factors, len(global_var)), dtype=np.int64)
-        np.add.at(table, (k.numpy(), active[local.argmin(1)]), 1)
+        for size in _chunks(n, batch_size):
+            k = torch.randint(n_factors, (size,), generator=g)
+            a = source.sample(size * batch_size, g).view(size, batch_size, -1)
+            rows = torch.arange(size)
+            a[rows, :, k] = a[rows, 0, k].unsqueeze(1)           # el factor k, el mismo en todo el lote
+            z = _codes(represent, source, a.reshape(-1, n_factors)).reshape(size, batch_size, -1)
+            local = z[:, :, active].var(1, ddof=1) / global_var[active]
+            np.add.at(table, (k.numpy(), active[local.argmin(1)]), 1)
         return table
 
     train, evaluation = votes(n_train), votes(n_eval)
