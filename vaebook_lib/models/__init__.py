@@ -6,6 +6,11 @@ from .linear_gaussian import LinearGaussian, LinearGaussianConfig
 
 MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE,
                                                 LinearGaussian)}
+from .beta_vae import BetaVAE, BetaVAECapacity, BetaVAECapacityConfig, BetaVAEConfig
+from .beta_tcvae import BetaTCVAE, BetaTCVAEConfig
+from .dip_vae import DIPVAE, DIPVAEConfig
+
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE)}
 
 __all__ = ["AE", "AEConfig", "MODELS", "Model", "ModelConfig", "Output", "VAE", "VAEConfig", "VAEOutput",
            "load", "save",
