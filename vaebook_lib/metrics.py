@@ -82,6 +82,8 @@ def knn_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_cod
         raise ValueError("Cada código necesita su etiqueta: los tamaños no coinciden.")
     clf = KNeighborsClassifier(n_neighbors=k).fit(a, np.asarray(train_labels))
     return float(clf.score(b, np.asarray(test_labels)))
+
+
 # Métricas de desenredo (capítulo 3): viven en su propio módulo y se reexportan aquí.
 from .disentanglement import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,  # noqa: E402
                               format_table, formas_source, kl_per_dimension, metric_sizes, mig, mig_score,
