@@ -39,8 +39,6 @@ class DenoisingAE(AE):
         unknown = [k for k in c.corruptions if k not in CORRUPTIONS]
         if not c.corruptions or unknown:
             raise ValueError(f"Familia de corrupciones no válida {c.corruptions!r}; use tipos de {CORRUPTIONS}.")
-        if c.output != "sigmoid":
-            raise ValueError("El DAE trabaja con imágenes en [0, 1]: use output=«sigmoid».")
         if c.noise_level < 0:
             raise ValueError(f"El nivel de ruido debe ser no negativo; se recibió {c.noise_level}.")
 
