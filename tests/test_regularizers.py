@@ -107,3 +107,14 @@ def test_denoising_excess_of_piecewise_linear_net_is_jacobian_norm():
     g = torch.Generator().manual_seed(0)
     excess = denoising_excess(net, x, sigma=1e-4, n_samples=200, generator=g)
     assert excess.mean().item() == pytest.approx(jac.mean().item(), rel=0.05)
+
+
+def test_hoyer_sparsity_extremes_and_scale_invariance():
+    from vaebook_lib.regularizers import hoyer_sparsity
+    h = torch.tensor([[0.0, 0.0, 5.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0], [3.0, 4.0, 0.0, 0.0]])
+    s = hoyer_sparsity(h)
+    # fila 4: ||h||_1 / ||h||_2 = 7 / 5 -> (2 - 1.4) / (2 - 1) = 0.6
+    assert torch.allclose(s, torch.tensor([1.0, 0.0, 1.0, 0.6]))
+    assert torch.allclose(hoyer_sparsity(h * 0.01), s)
+    with pytest.raises(ValueError, match="forma"):
+        hoyer_sparsity(torch.ones(3))
