@@ -156,3 +156,11 @@ def test_contractive_training_reduces_jacobian():
         fit(m, x, epochs=20, batch_size=64, lr=3e-3, seed=0, device="cpu")
         norms[lam] = jacobian_frobenius_sq(m.encode, x).mean().item()
     assert norms[1.0] < 0.5 * norms[0.0]
+
+
+def test_denoising_random_level_varies_the_corruption():
+    model = DenoisingAE(in_shape=SHAPE, latent_dim=4, hidden=(), corruptions=("mask",), noise_level=0.8,
+                        random_level=True)
+    x = torch.rand(64, *SHAPE) * 0.5 + 0.5          # sin ceros: los ceros de T(x) son la máscara
+    rates = [(model(x).x_tilde == 0).float().mean().item() for _ in range(40)]
+    assert min(rates) < 0.3 and max(rates) > 0.5 and max(rates) < 0.85

@@ -96,3 +96,18 @@ def denoising_excess(r: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
         minus = (r(x - eps) - x).pow(2).flatten(1).sum(1)
         total += 0.5 * (plus + minus) - base
     return total / n_samples / sigma ** 2
+
+
+def hoyer_sparsity(h: torch.Tensor) -> torch.Tensor:
+    """Medida de dispersión de Hoyer por fila, (sqrt(n) - ||h||_1 / ||h||_2) / (sqrt(n) - 1), en [0, 1].
+
+    Vale 1 si solo una unidad está activa y 0 si todas valen lo mismo; no cambia al reescalar h, así que no se
+    deja engañar por un código que encoge mientras el decodificador crece. Filas nulas cuentan como 1.
+    """
+    if h.ndim != 2 or h.shape[1] < 2:
+        raise ValueError(f"El código debe tener forma (lote, n) con n >= 2; se recibió {tuple(h.shape)}.")
+    n = h.shape[1]
+    l1 = torch.linalg.vector_norm(h, ord=1, dim=1)
+    l2 = torch.linalg.vector_norm(h, ord=2, dim=1)
+    ratio = torch.where(l2 > 0, l1 / l2.clamp_min(torch.finfo(h.dtype).tiny), torch.ones_like(l1))
+    return (n ** 0.5 - ratio) / (n ** 0.5 - 1)

@@ -1,7 +1,8 @@
 """Autocodificador de atenuación de ruido, DAE (Vincent et al., 2008; survey, 1.4.2).
 
 min E_{x, T ~ mu_T} ||x - (D o E o T)(x)||^2: la entrada se corrompe con una T sorteada en cada lote de la
-familia ``corruptions`` (ver :mod:`vaebook_lib.corruption`) y se reconstruye la imagen limpia.
+familia ``corruptions`` (ver :mod:`vaebook_lib.corruption`) y se reconstruye la imagen limpia. Con
+``random_level`` también la intensidad del ruido forma parte de T: el DAE no se especializa en un solo nivel.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class DenoisingOutput(Output):
 class DenoisingAEConfig(AEConfig):
     corruptions: tuple[str, ...] = CORRUPTIONS   # la familia de la que se sortea T
     noise_level: float = 0.3                     # sigma del gaussiano o probabilidad por píxel de los demás
+    random_level: bool = False                   # True: el nivel también se sortea, U(0, noise_level), por lote
 
 
 class DenoisingAE(AE):
@@ -44,7 +46,10 @@ class DenoisingAE(AE):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DenoisingOutput:
         self.check_input(x)
-        x_tilde, _ = corrupt_from_family(x, self.config.corruptions, self.config.noise_level)
+        level = self.config.noise_level
+        if self.config.random_level:
+            level = level * float(torch.rand(()))
+        x_tilde, _ = corrupt_from_family(x, self.config.corruptions, level)
         z = self.encode(x_tilde)
         x_hat = self.decode(z)
         rec = (x_hat - x).pow(2).flatten(1).sum(1).mean()   # se compara con la x limpia
