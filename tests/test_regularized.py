@@ -164,3 +164,12 @@ def test_denoising_random_level_varies_the_corruption():
     x = torch.rand(64, *SHAPE) * 0.5 + 0.5          # sin ceros: los ceros de T(x) son la máscara
     rates = [(model(x).x_tilde == 0).float().mean().item() for _ in range(40)]
     assert min(rates) < 0.3 and max(rates) > 0.5 and max(rates) < 0.85
+
+
+def test_sparse_conv_encoder_counts_conv_layers():
+    model = SparseAE(in_shape=(1, 28, 28), latent_dim=6, hidden=(), arch="conv", lam=0.1)
+    hs = model.activations(torch.rand(2, 1, 28, 28))
+    assert len(hs) == len(model.layer_weights) == 3      # dos convoluciones con ReLU y el código
+    assert torch.isfinite(model(torch.rand(2, 1, 28, 28)).loss)
+    with pytest.raises(ValueError, match="pesos"):
+        SparseAE(in_shape=(1, 28, 28), hidden=(), arch="conv", weights=(1.0, 1.0))

@@ -46,14 +46,26 @@ def k_sparse(h: torch.Tensor, k: int) -> torch.Tensor:
     return h * mask
 
 
+HIDDEN_ACTIVATIONS = (nn.ReLU, nn.ELU, nn.Tanh, nn.Sigmoid)
+
+
+def count_hidden_layers(net: nn.Module) -> int:
+    """Número de capas ocultas (módulos de activación) de una red secuencial como las de ``nets``."""
+    return sum(isinstance(m, HIDDEN_ACTIVATIONS) for m in net.modules())
+
+
 def layer_activations(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """Salidas h_k de cada capa oculta (tras su activación) y la salida final de una red secuencial."""
+    """Salidas h_k de cada capa oculta (tras su activación) y la salida final de una red secuencial.
+
+    Recorre los módulos hoja en orden, así que solo vale para redes hechas de ``nn.Sequential`` anidados
+    (los ``Encoder`` de :mod:`vaebook_lib.nets`, MLP o convolucionales).
+    """
     modules = [m for m in net.modules() if not isinstance(m, nn.Sequential) and m is not net] or [net]
     hidden: list[torch.Tensor] = []
     out = x
     for m in modules:
         out = m(out)
-        if isinstance(m, (nn.ReLU, nn.ELU, nn.Tanh, nn.Sigmoid)):
+        if isinstance(m, HIDDEN_ACTIVATIONS):
             hidden.append(out)
     return [*hidden, out]
 

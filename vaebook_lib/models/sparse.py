@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from ..nets import ACTIVATIONS
-from ..regularizers import NORMS, activation_penalty, k_sparse, layer_activations
+from ..regularizers import NORMS, activation_penalty, count_hidden_layers, k_sparse, layer_activations
 from .ae import AE, AEConfig
 from .base import Output
 
@@ -39,7 +39,7 @@ class SparseAE(AE):
             raise ValueError(f"lambda debe ser no negativo; se recibió {c.lam}.")
         if c.code_activation not in ACTIVATIONS:
             raise ValueError(f"Activación del código desconocida {c.code_activation!r}.")
-        n_layers = len(c.hidden) + 1
+        n_layers = count_hidden_layers(self.encoder) + 1   # capas ocultas (también las convolucionales) + código
         self.layer_weights = tuple(c.weights) if c.weights else (1.0,) * n_layers
         if len(self.layer_weights) != n_layers:
             raise ValueError(f"Se esperaban {n_layers} pesos w_k (capas ocultas + código); "
