@@ -15,5 +15,11 @@ MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     # capítulo 3
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE,
 )}
+from .contractive import ContractiveAE, ContractiveAEConfig
+from .denoising import DenoisingAE, DenoisingAEConfig, DenoisingOutput
+from .sparse import KSparseAE, KSparseAEConfig, SparseAE, SparseAEConfig
+from .vae import VAE, VAEConfig, VAEOutput
+
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, SparseAE, KSparseAE, DenoisingAE, ContractiveAE)}
 
 __all__ = ["MODELS", "Model", "ModelConfig", "Output", "load", "save"] + [c.__name__ for c in MODELS.values()]
