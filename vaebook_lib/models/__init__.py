@@ -3,23 +3,20 @@ from .ae import AE, AEConfig
 from .base import Model, ModelConfig, Output, load, save
 from .beta_tcvae import BetaTCVAE, BetaTCVAEConfig
 from .beta_vae import BetaVAE, BetaVAECapacity, BetaVAECapacityConfig, BetaVAEConfig
+from .contractive import ContractiveAE, ContractiveAEConfig
+from .denoising import DenoisingAE, DenoisingAEConfig, DenoisingOutput
 from .dip_vae import DIPVAE, DIPVAEConfig
 from .linear_gaussian import LinearGaussian, LinearGaussianConfig
+from .sparse import KSparseAE, KSparseAEConfig, SparseAE, SparseAEConfig
 from .vae import VAE, VAEConfig, VAEOutput
 
 MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     # capítulo 1
-    AE,
+    AE, SparseAE, KSparseAE, DenoisingAE, ContractiveAE,
     # capítulo 2
     LinearGaussian, VAE,
     # capítulo 3
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE,
 )}
-from .contractive import ContractiveAE, ContractiveAEConfig
-from .denoising import DenoisingAE, DenoisingAEConfig, DenoisingOutput
-from .sparse import KSparseAE, KSparseAEConfig, SparseAE, SparseAEConfig
-from .vae import VAE, VAEConfig, VAEOutput
-
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, SparseAE, KSparseAE, DenoisingAE, ContractiveAE)}
 
 __all__ = ["MODELS", "Model", "ModelConfig", "Output", "load", "save"] + [c.__name__ for c in MODELS.values()]
