@@ -2,8 +2,10 @@
 from .ae import AE, AEConfig
 from .base import Model, ModelConfig, Output, load, save
 from .vae import VAE, VAEConfig, VAEOutput
+from .categorical_vae import CategoricalVAE, CategoricalVAEConfig
+from .joint_vae import JointVAE, JointVAEConfig
 
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE)}
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, CategoricalVAE, JointVAE)}
 
 __all__ = ["AE", "AEConfig", "MODELS", "Model", "ModelConfig", "Output", "VAE", "VAEConfig", "VAEOutput",
            "load", "save"]
