@@ -56,12 +56,21 @@ def test_loss_matches_the_paper_objective():
     m.schedule(0.3)
     out = m(x)
     kl_z = kl_to_standard_normal(out.qz).mean()
-    kl_c = sum(kl_to_uniform(lg) for lg in out.disc_logits).mean()
+    # KL_c = sum_j (log K_j - H(q_j)) por ejemplo, calculada a mano desde las probabilidades.
+    kl_c = sum(math.log(lg.shape[1]) + (lg.softmax(1) * lg.log_softmax(1)).sum(1) for lg in out.disc_logits).mean()
     assert torch.allclose(out.terms["kl_cont"], kl_z) and torch.allclose(out.terms["kl_disc"], kl_c)
     expected = out.terms["recon"] + 7.0 * (kl_z - m.cap_cont).abs() + 7.0 * (kl_c - m.cap_disc).abs()
     assert torch.allclose(out.loss, expected, atol=1e-4)
     assert torch.allclose(out.terms["elbo"], -(out.terms["recon"] + kl_z + kl_c), atol=1e-4)
     assert out.terms["kl_disc"] <= math.log(12) + 1e-5
+
+
+def test_discrete_kl_reaches_log_k_for_confident_codes():
+    m, x = small(disc_dims=(4,)), binary()
+    with torch.no_grad():
+        m.encoder.body[-1][-1].bias[-4:] = torch.tensor([50.0, 0.0, 0.0, 0.0])
+        m.encoder.body[-1][-1].weight[-4:] = 0.0
+    assert m(x).terms["kl_disc"] == pytest.approx(math.log(4), abs=1e-4)
 
 
 def test_capacity_term_pushes_kl_towards_c():
@@ -74,7 +83,7 @@ def test_capacity_term_pushes_kl_towards_c():
     rec = -m.likelihood(out.z).log_prob(x).mean()
     (g_loss,) = torch.autograd.grad(out.loss, logits, retain_graph=True)
     (g_rec,) = torch.autograd.grad(rec, logits, retain_graph=True)
-    (g_kl,) = torch.autograd.grad(kl_to_uniform(logits).mean(), logits)
+    (g_kl,) = torch.autograd.grad(kl_to_uniform(logits[:, None]).mean(), logits)
     assert g_kl.abs().sum() > 0
     assert torch.allclose(g_loss, g_rec - 5.0 * g_kl, atol=1e-5)
 

@@ -125,7 +125,7 @@ class JointVAE(Model):
         px = self.likelihood(code)
         rec = -px.log_prob(x)                                   # -log p(x|z,c), sumado sobre los píxeles
         kl_z = kl_to_standard_normal(qz)                        # sumada sobre las dimensiones de z
-        kl_c = sum(kl_to_uniform(lg) for lg in logits)          # log K_j - H(q_j), sumada sobre las variables
+        kl_c = sum(kl_to_uniform(lg[:, None]) for lg in logits)  # log K_j - H(q_j), sumada sobre las variables
         # Como en el artículo, la capacidad se compara con la KL media del lote.
         loss = (rec.mean() + self.config.gamma * (kl_z.mean() - self.cap_cont).abs()
                 + self.config.gamma * (kl_c.mean() - self.cap_disc).abs())
