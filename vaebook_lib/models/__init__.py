@@ -9,6 +9,8 @@ from .dip_vae import DIPVAE, DIPVAEConfig
 from .linear_gaussian import LinearGaussian, LinearGaussianConfig
 from .sparse import KSparseAE, KSparseAEConfig, SparseAE, SparseAEConfig
 from .vae import VAE, VAEConfig, VAEOutput
+from .categorical_vae import CategoricalVAE, CategoricalVAEConfig
+from .joint_vae import JointVAE, JointVAEConfig
 
 MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     # capítulo 1
@@ -18,5 +20,6 @@ MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     # capítulo 3
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE,
 )}
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, CategoricalVAE, JointVAE)}
 
 __all__ = ["MODELS", "Model", "ModelConfig", "Output", "load", "save"] + [c.__name__ for c in MODELS.values()]
