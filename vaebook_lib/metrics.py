@@ -32,3 +32,16 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
     if hasattr(model, "train"):
         model.train(was)
     return torch.cat(out)
+
+
+def sharpness(x: torch.Tensor) -> torch.Tensor:
+    """Nitidez de cada imagen: energía media del gradiente, mean((x[i+1,j] - x[i,j])^2 + (x[i,j+1] - x[i,j])^2).
+
+    Una imagen borrosa tiene bordes suaves y una energía de gradiente menor; una imagen constante, 0.
+    Devuelve un valor por imagen del lote (N, C, H, W).
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or min(x.shape[-2:]) < 2:
+        raise ValueError("sharpness espera un lote de imágenes (N, C, H, W) de al menos 2 x 2 píxeles.")
+    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1).mean(1)
+    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(1).mean(1)
+    return dx + dy
