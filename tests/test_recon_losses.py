@@ -9,7 +9,7 @@ from vaebook_lib.data import ImageData
 from vaebook_lib.feature_net import FeatureNet, accuracy, get_feature_net
 from vaebook_lib.metrics import sharpness
 from vaebook_lib.models import MODELS
-from vaebook_lib.models.recon_losses import DFCVAE, LogCoshVAE, MSSSIMVAE, log_cosh, ms_ssim
+from vaebook_lib.models.recon_losses import DFCVAE, LogCoshVAE, MSSSIMVAE, log_cosh, ms_ssim, ms_ssim_reference
 
 
 def _gray(n=8, seed=0):
@@ -50,6 +50,19 @@ def test_ms_ssim_of_an_image_with_itself_is_one_and_falls_with_noise():
     noise = torch.randn(x.shape, generator=g)
     values = [float(ms_ssim((x + s * noise).clamp(0, 1), x).mean()) for s in (0.05, 0.2, 0.5)]
     assert values[0] < 1 and values == sorted(values, reverse=True)
+
+
+@pytest.mark.parametrize("scales", [1, 2, 3])
+def test_ms_ssim_matches_torchmetrics_values_and_gradients(scales):
+    x = _gray(6)
+    noisy = (x + 0.15 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    a = noisy.clone().requires_grad_(True)
+    b = noisy.clone().requires_grad_(True)
+    fast, ref = ms_ssim(a, x, scales), ms_ssim_reference(b, x, scales)
+    assert torch.allclose(fast, ref, atol=1e-5)
+    fast.sum().backward()
+    ref.sum().backward()
+    assert torch.allclose(a.grad, b.grad, atol=1e-5)
 
 
 def test_msssim_vae_reconstruction_term():

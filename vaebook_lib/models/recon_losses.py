@@ -32,13 +32,7 @@ def log_cosh(t: torch.Tensor, a: float) -> torch.Tensor:
     return (u + torch.nn.functional.softplus(-2 * u) - math.log(2)) / a
 
 
-def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int = 5, sigma: float = 1.0
-            ) -> torch.Tensor:
-    """MS-SSIM (torchmetrics) de cada par de imágenes en [0, 1]: un valor por ejemplo, 1 si son iguales.
-
-    Con imágenes de 28 px caben 3 escalas (28, 14 y 7 px) con una ventana gaussiana de 5 px (sigma = 1);
-    los pesos son los tres primeros de Wang et al., renormalizados para que sumen 1.
-    """
+def _check_ms_ssim(x, y, scales, kernel_size):
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(f"MS-SSIM necesita dos lotes (N, C, H, W) de la misma forma; se recibió "
                          f"{tuple(x.shape)} y {tuple(y.shape)}.")
@@ -46,10 +40,60 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int 
         raise ValueError(f"El número de escalas debe estar entre 1 y {len(MS_SSIM_BETAS)}; se recibió {scales}.")
     if min(x.shape[-2:]) <= (kernel_size - 1) * max(1, scales - 1) ** 2:   # el límite de torchmetrics
         raise ValueError(f"Imágenes de {tuple(x.shape[-2:])} px son pequeñas para {scales} escalas.")
-    betas = torch.tensor(MS_SSIM_BETAS[:scales])
-    betas = tuple((betas / betas.sum()).tolist())
+
+
+def _betas(scales: int) -> tuple[float, ...]:
+    b = torch.tensor(MS_SSIM_BETAS[:scales], dtype=torch.float64)
+    return tuple((b / b.sum()).tolist())
+
+
+def ms_ssim_reference(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int = 5, sigma: float = 1.0
+                      ) -> torch.Tensor:
+    """MS-SSIM de torchmetrics (la referencia), un valor por ejemplo; ver :func:`ms_ssim`."""
+    _check_ms_ssim(x, y, scales, kernel_size)
     return multiscale_structural_similarity_index_measure(x, y, kernel_size=kernel_size, sigma=sigma,
-                                                          data_range=1.0, betas=betas, reduction="none")
+                                                          data_range=1.0, betas=_betas(scales), reduction="none")
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int = 5, sigma: float = 1.0
+            ) -> torch.Tensor:
+    """MS-SSIM de cada par de imágenes en [0, 1] (Wang et al., 2003): un valor por ejemplo, 1 si son iguales.
+
+    Con imágenes de 28 px caben 3 escalas (28, 14 y 7 px); la ventana es gaussiana con sigma = 1 y los pesos son
+    los tres primeros de Wang et al., renormalizados para que sumen 1. Reproduce exactamente el cálculo de
+    torchmetrics (:func:`ms_ssim_reference`, con ``normalize="relu"``; las pruebas lo comprueban), pero filtra
+    con una convolución por canales (``groups``): en CPU, el gradiente de la convolución de un solo canal que
+    usa torchmetrics es unas diez veces más lento y haría impracticable el entrenamiento.
+    """
+    _check_ms_ssim(x, y, scales, kernel_size)
+    k = int(3.5 * sigma + 0.5) * 2 + 1          # tamaño real de la ventana gaussiana en torchmetrics
+    pad = (k - 1) // 2
+    d = torch.arange((1 - k) / 2, (1 + k) / 2, dtype=x.dtype, device=x.device)
+    g = torch.exp(-(d / sigma).pow(2) / 2)
+    g = g / g.sum()
+    window = torch.outer(g, g)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    factors = []
+    for s in range(scales):
+        b, c, h, w = x.shape
+        xp = torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")
+        yp = torch.nn.functional.pad(y, (pad,) * 4, mode="reflect")
+        stack = torch.cat((xp, yp, xp * xp, yp * yp, xp * yp), dim=1)            # (B, 5C, H', W')
+        n = stack.shape[1] * b
+        out = torch.nn.functional.conv2d(stack.reshape(1, n, *stack.shape[-2:]),
+                                         window.expand(n, 1, k, k), groups=n).view(b, 5, c, h, w)
+        mx, my, exx, eyy, exy = out.unbind(1)
+        vx, vy = (exx - mx * mx).clamp_min(0), (eyy - my * my).clamp_min(0)
+        upper, lower = 2 * (exy - mx * my) + c2, vx + vy + c2
+        if s == scales - 1:                       # última escala: SSIM completo (luminancia incluida)
+            ssim = ((2 * mx * my + c1) * upper) / ((mx * mx + my * my + c1) * lower)
+            factors.append(torch.relu(ssim.flatten(1).mean(1)))
+        else:                                     # escalas finas: solo contraste y estructura
+            cs = (upper / lower)[..., pad:h - pad, pad:w - pad]
+            factors.append(torch.relu(cs.flatten(1).mean(1)))
+            x, y = torch.nn.functional.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(y, 2)
+    betas = torch.tensor(_betas(scales), dtype=x.dtype, device=x.device)
+    return torch.prod(torch.stack(factors) ** betas[:, None], dim=0)
 
 
 class _ReconLossVAE(VAE):
