@@ -59,8 +59,9 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int 
             ) -> torch.Tensor:
     """MS-SSIM de cada par de imágenes en [0, 1] (Wang et al., 2003): un valor por ejemplo, 1 si son iguales.
 
-    Con imágenes de 28 px caben 3 escalas (28, 14 y 7 px); la ventana es gaussiana con sigma = 1 y los pesos son
-    los tres primeros de Wang et al., renormalizados para que sumen 1. Reproduce exactamente el cálculo de
+    Con imágenes de 28 px caben 3 escalas (28, 14 y 7 px); la ventana es gaussiana con sigma = 1 px (torchmetrics
+    la trunca a 9 x 9 px; ``kernel_size`` solo entra en su comprobación de tamaño) y los pesos son los tres
+    primeros de Wang et al., renormalizados para que sumen 1. Reproduce exactamente el cálculo de
     torchmetrics (:func:`ms_ssim_reference`, con ``normalize="relu"``; las pruebas lo comprueban), pero filtra
     con una convolución por canales (``groups``): en CPU, el gradiente de la convolución de un solo canal que
     usa torchmetrics es unas diez veces más lento y haría impracticable el entrenamiento.
