@@ -52,7 +52,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VAEBOOK_CACHE") or Path.home() / ".cache" / "vaebook")
 
 
-def train_feature_net(data: ImageData, epochs: int = 2, batch_size: int = 64, lr: float = 2e-3,
+def train_feature_net(data: ImageData, epochs: int = 1, batch_size: int = 64, lr: float = 2e-3,
                       seed: int = 0) -> FeatureNet:
     """Entrena el clasificador con entropía cruzada (un bucle corto propio: no es un modelo generativo)."""
     if not isinstance(data, ImageData):
@@ -75,7 +75,7 @@ def accuracy(net: FeatureNet, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((net(x).argmax(1) == y).float().mean())
 
 
-def get_feature_net(data: ImageData, epochs: int = 2, seed: int = 0, directory: str | Path | None = None
+def get_feature_net(data: ImageData, epochs: int = 1, seed: int = 0, directory: str | Path | None = None
                     ) -> FeatureNet:
     """El clasificador de ``data``: lo carga de la caché si existe y, si no, lo entrena y lo guarda.
 

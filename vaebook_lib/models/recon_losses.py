@@ -161,7 +161,8 @@ class DFCVAE(_ReconLossVAE):
 
     def __init__(self, config: DFCVAEConfig | None = None, feature_net: FeatureNet | None = None, **overrides):
         super().__init__(config, **overrides)
-        net = feature_net if feature_net is not None else FeatureNet(self.config.in_shape[0])
+        c = self.config
+        net = feature_net if feature_net is not None else FeatureNet(c.in_shape[0], side=c.in_shape[-1])
         self.features = net.eval().requires_grad_(False)
 
     def train(self, mode: bool = True):

@@ -45,7 +45,7 @@ class VQVAEOutput(Output):
 @dataclass
 class VQVAEConfig(ModelConfig):
     latent_dim: int = 16              # D, dimensión de cada vector del libro de códigos
-    hidden: tuple[int, ...] = (32, 64)  # canales de las dos convoluciones de paso 2 (28 -> 14 -> 7)
+    hidden: tuple[int, ...] = (16, 32)  # canales de las dos convoluciones de paso 2 (28 -> 14 -> 7)
     arch: str = "conv"
     n_codes: int = 64                 # K, tamaño del libro de códigos
     beta: float = 0.25                # peso del término de compromiso (el valor del artículo)
@@ -162,8 +162,8 @@ class MaskedConv2d(nn.Conv2d):
 class PixelCNNPriorConfig(ModelConfig):
     in_shape: tuple[int, ...] = (7, 7)   # la rejilla de códigos
     n_codes: int = 64
-    channels: int = 64
-    n_layers: int = 3                    # capas «B» tras la primera capa «A» de 7 x 7
+    channels: int = 16
+    n_layers: int = 2                    # capas «B» 3 x 3 tras la primera capa «A» 5 x 5
 
 
 class PixelCNNPrior(Model):
@@ -179,7 +179,7 @@ class PixelCNNPrior(Model):
         super().__init__(config, **overrides)
         c = self.config
         self.embed = nn.Embedding(c.n_codes, c.channels)
-        layers: list[nn.Module] = [MaskedConv2d("A", c.channels, c.channels, 7), nn.ReLU()]
+        layers: list[nn.Module] = [MaskedConv2d("A", c.channels, c.channels, 5), nn.ReLU()]
         for _ in range(c.n_layers):
             layers += [MaskedConv2d("B", c.channels, c.channels, 3), nn.ReLU()]
         layers.append(nn.Conv2d(c.channels, c.n_codes, 1))
