@@ -12,8 +12,11 @@ def test_mmd_of_a_sample_with_itself(kernel):
     x = torch.randn(120, 4)
     # El estadístico V de una muestra consigo misma es exactamente 0 ...
     assert mmd(x, x, kernel, unbiased=False).abs() < 1e-6
-    # ... y el U queda en O(1/n): sin la diagonal, las medias intra y cruzada difieren en (k(0) - media)/n.
-    assert mmd(x, x, kernel).abs() < 0.05 * mmd(x, x + 1.0, kernel)
+    # ... y el U queda en O(1/n): con S = suma fuera de la diagonal, U = 2 S/(n(n-1)) - 2 (S + n k(0))/n^2
+    # = -2 (k(0) - media fuera de la diagonal)/n, que está en [-2 k(0)/n, 0] (k(0) = 7 escalas en IMQ, 1 en RBF).
+    k0 = 7.0 if kernel == "imq" else 1.0
+    u = float(mmd(x, x, kernel))
+    assert -2 * k0 / len(x) <= u <= 0.0
 
 
 @pytest.mark.parametrize("kernel", ["imq", "rbf"])
