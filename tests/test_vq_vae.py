@@ -163,3 +163,22 @@ def test_bad_input_raises_spanish_errors():
         prior(torch.full((2, 7, 7), 9, dtype=torch.long))
     with pytest.raises(ValueError, match="entero"):
         code_perplexity(torch.rand(4), 4)
+
+
+def test_data_init_copies_encoder_outputs_once():
+    m = VQVAE(n_codes=16, data_init=True)     # sin EMA: el paso hacia delante no mueve los códigos después
+    x = _binary()
+    m.eval()
+    m(x)
+    assert not bool(m.initialized)                    # en evaluación no se inicia nada
+    m.train()
+    with torch.no_grad():
+        flat = m.encoder(x).permute(0, 2, 3, 1).reshape(-1, 16)
+    m(x)
+    assert bool(m.initialized)
+    same = (m.codebook.detach()[:, None, :] == flat[None]).all(-1)   # (código, posición)
+    assert same.any(1).all()                                      # cada código es uno de los z_e del lote
+    first = m.codebook.detach().clone()
+    m.eval()
+    m(x)
+    assert torch.equal(m.codebook, first)

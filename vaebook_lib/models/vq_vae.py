@@ -51,6 +51,7 @@ class VQVAEConfig(ModelConfig):
     beta: float = 0.25                # peso del término de compromiso (el valor del artículo)
     ema: bool = False                 # actualizar el libro de códigos con medias móviles
     decay: float = 0.99               # gamma de las medias móviles
+    data_init: bool = False           # iniciar los códigos con z_e del primer lote (no está en el artículo)
 
     def __post_init__(self):
         super().__post_init__()
@@ -78,6 +79,7 @@ class VQVAE(Model):
                                      requires_grad=not c.ema)
         self.register_buffer("ema_count", torch.ones(c.n_codes))
         self.register_buffer("ema_sum", self.codebook.detach().clone())
+        self.register_buffer("initialized", torch.tensor(not c.data_init))
 
     # --- cuantización ----------------------------------------------------------------------------------
     def quantize(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,6 +89,18 @@ class VQVAE(Model):
         idx = torch.cdist(flat, self.codebook).argmin(1)
         z_q = self.codebook[idx].view(b, h, w, d).permute(0, 3, 1, 2)
         return z_q, idx.view(b, h, w)
+
+    @torch.no_grad()
+    def _data_init(self, z_e: torch.Tensor) -> None:
+        """Copia K vectores z_e del primer lote de entrenamiento en el libro: ningún código nace lejos de los datos
+        (remedio habitual contra los códigos «muertos»; el artículo inicia los códigos al azar)."""
+        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
+        pick = torch.randperm(len(flat), device=flat.device)[: self.config.n_codes]
+        pick = pick.repeat(-(-self.config.n_codes // len(pick)))[: self.config.n_codes]
+        self.codebook.copy_(flat[pick])
+        self.ema_sum.copy_(flat[pick])
+        self.ema_count.fill_(1.0)
+        self.initialized.fill_(True)
 
     @torch.no_grad()
     def _ema_update(self, z_e: torch.Tensor, idx: torch.Tensor) -> None:
@@ -123,6 +137,8 @@ class VQVAE(Model):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VQVAEOutput:
         self.check_input(x)
         z_e = self.encoder(x)
+        if self.training and not bool(self.initialized):
+            self._data_init(z_e.detach())
         z_q, idx = self.quantize(z_e)
         codebook = (z_q - z_e.detach()).pow(2).flatten(1).sum(1).mean()      # ||sg[z_e] - e||^2
         commitment = (z_e - z_q.detach()).pow(2).flatten(1).sum(1).mean()    # ||z_e - sg[e]||^2
