@@ -7,6 +7,7 @@ usuario (``~/.cache/vaebook`` o ``$VAEBOOK_CACHE``), con una clave que incluye e
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -85,7 +86,8 @@ def get_feature_net(data: ImageData, epochs: int = 1, seed: int = 0, directory: 
     if not isinstance(data, ImageData):
         raise ValueError("get_feature_net espera un ImageData con imágenes y etiquetas.")
     folder = Path(directory) if directory is not None else cache_dir()
-    path = folder / f"feature_net_{data.name}_{len(data.x)}_e{epochs}_s{seed}.pt"
+    slug = re.sub(r"[^0-9A-Za-z]+", "_", data.name).strip("_").lower() or "datos"
+    path = folder / f"feature_net_{slug}_{len(data.x)}_e{epochs}_s{seed}.pt"
     net = FeatureNet(data.x.shape[1], len(data.classes))
     if path.exists():
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
