@@ -88,3 +88,14 @@ def knn_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_cod
 from .disentanglement import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,  # noqa: E402
                               format_table, formas_source, kl_per_dimension, metric_sizes, mig, mig_score,
                               represent_with, summarize, train_and_score)
+def sharpness(x: torch.Tensor) -> torch.Tensor:
+    """Nitidez de cada imagen: energía media del gradiente, mean((x[i+1,j] - x[i,j])^2 + (x[i,j+1] - x[i,j])^2).
+
+    Una imagen borrosa tiene bordes suaves y una energía de gradiente menor; una imagen constante, 0.
+    Devuelve un valor por imagen del lote (N, C, H, W).
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or min(x.shape[-2:]) < 2:
+        raise ValueError("sharpness espera un lote de imágenes (N, C, H, W) de al menos 2 x 2 píxeles.")
+    dy = (x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1).mean(1)
+    dx = (x[..., :, 1:] - x[..., :, :-1]).pow(2).flatten(1).mean(1)
+    return dx + dy

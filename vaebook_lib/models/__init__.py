@@ -21,5 +21,10 @@ MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE,
 )}
 MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, CategoricalVAE, JointVAE)}
+from .recon_losses import DFCVAE, LogCoshVAE, MSSSIMVAE
+from .vq_vae import PixelCNNPrior, VQVAE
+from .wae import SWAE, WAE, InfoVAE
+
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, WAE, SWAE, InfoVAE, LogCoshVAE, DFCVAE, MSSSIMVAE, VQVAE, PixelCNNPrior)}
 
 __all__ = ["MODELS", "Model", "ModelConfig", "Output", "load", "save"] + [c.__name__ for c in MODELS.values()]

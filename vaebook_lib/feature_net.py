@@ -1,0 +1,100 @@
+"""Red de rasgos para la pérdida de consistencia de rasgos (DFC-VAE): un clasificador CNN pequeño.
+
+Hou et al. (2017) usan las activaciones de una VGG-19 preentrenada en ImageNet. Aquí no se descarga nada:
+entrenamos una vez un clasificador pequeño sobre los mismos datos y guardamos sus pesos en la caché del
+usuario (``~/.cache/vaebook`` o ``$VAEBOOK_CACHE``), con una clave que incluye el conjunto y su tamaño.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import set_seed
+from .data.batches import batches
+from .data.vision import ImageData
+
+CHANNELS = (8, 16, 32)
+
+
+class FeatureNet(nn.Module):
+    """Tres bloques conv 3x3 + ReLU (28, 14 y 7 px: max-pool entre bloques) y una capa lineal a las clases.
+
+    ``features(x)`` devuelve las activaciones ReLU de los tres bloques (el análogo de relu1_1, relu2_1 y
+    relu3_1 de la VGG en el DFC-VAE «123»). Sin normalización por lotes ni dropout: se comporta igual en
+    modo ``train`` y ``eval``.
+    """
+
+    def __init__(self, in_channels: int = 1, n_classes: int = 10, side: int = 28):
+        super().__init__()
+        chans = (in_channels, *CHANNELS)
+        self.blocks = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(chans[:-1], chans[1:]))
+        self.head = nn.Linear(chans[-1] * (side // 4) ** 2, n_classes)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for i, conv in enumerate(self.blocks):
+            if i > 0:
+                x = F.max_pool2d(x, 2)
+            x = F.relu(conv(x))
+            feats.append(x)
+        return feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)[-1].flatten(1))
+
+
+def cache_dir() -> Path:
+    """Carpeta de la caché: ``$VAEBOOK_CACHE`` o ``~/.cache/vaebook``."""
+    return Path(os.environ.get("VAEBOOK_CACHE") or Path.home() / ".cache" / "vaebook")
+
+
+def train_feature_net(data: ImageData, epochs: int = 1, batch_size: int = 64, lr: float = 2e-3,
+                      seed: int = 0) -> FeatureNet:
+    """Entrena el clasificador con entropía cruzada (un bucle corto propio: no es un modelo generativo)."""
+    if not isinstance(data, ImageData):
+        raise ValueError("train_feature_net espera un ImageData con imágenes y etiquetas.")
+    gen = set_seed(seed)
+    net = FeatureNet(data.x.shape[1], len(data.classes))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(epochs):
+        for xb, yb in batches(data.x, data.y, batch_size=batch_size, shuffle=True, generator=gen):
+            loss = F.cross_entropy(net(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return net.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def accuracy(net: FeatureNet, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fracción de aciertos del clasificador."""
+    return float((net(x).argmax(1) == y).float().mean())
+
+
+def get_feature_net(data: ImageData, epochs: int = 1, seed: int = 0, directory: str | Path | None = None
+                    ) -> FeatureNet:
+    """El clasificador de ``data``: lo carga de la caché si existe y, si no, lo entrena y lo guarda.
+
+    La clave del fichero es el nombre del conjunto, su tamaño, las épocas y la semilla; se carga con
+    ``weights_only=True`` (solo tensores, ningún objeto arbitrario).
+    """
+    if not isinstance(data, ImageData):
+        raise ValueError("get_feature_net espera un ImageData con imágenes y etiquetas.")
+    folder = Path(directory) if directory is not None else cache_dir()
+    slug = re.sub(r"[^0-9A-Za-z]+", "_", data.name).strip("_").lower() or "datos"
+    path = folder / f"feature_net_{slug}_{len(data.x)}_e{epochs}_s{seed}.pt"
+    net = FeatureNet(data.x.shape[1], len(data.classes))
+    if path.exists():
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return net.eval().requires_grad_(False)
+    net = train_feature_net(data, epochs=epochs, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(net.state_dict(), tmp)
+    tmp.replace(path)                 # escritura atómica: dos cuadernos a la vez no dejan un fichero a medias
+    return net

@@ -1,0 +1,204 @@
+"""VAE que solo cambian el término de reconstrucción: log-cosh, consistencia de rasgos (DFC) y MS-SSIM.
+
+Los tres conservan el codificador gaussiano, el prior N(0, I) y la KL analítica del VAE; el decodificador da
+intensidades en [0, 1] (sigmoide) y la pérdida de reconstrucción sustituye a -log p(x|z). Convenio del libro:
+cada término se suma sobre los píxeles (o rasgos) y se promedia sobre el lote.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+from ..feature_net import FeatureNet
+from ..losses import kl_to_standard_normal
+from .vae import VAE, VAEConfig, VAEOutput
+
+# Pesos de escala de Wang et al. (2003) para 5 escalas; con 3 escalas usamos los tres primeros renormalizados.
+MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def log_cosh(t: torch.Tensor, a: float) -> torch.Tensor:
+    """f(t; a) = (1/a) log cosh(a t), calculada de forma estable: |at| + log(1 + e^{-2|at|}) - log 2.
+
+    Para |t| pequeño se comporta como a t^2 / 2 (como el error cuadrático); para |t| grande como
+    |t| - log(2)/a (como el error absoluto).
+    """
+    if a <= 0:
+        raise ValueError(f"El parámetro a de log-cosh debe ser positivo; se recibió {a}.")
+    u = (a * t).abs()
+    return (u + torch.nn.functional.softplus(-2 * u) - math.log(2)) / a
+
+
+def _check_ms_ssim(x, y, scales, kernel_size):
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(f"MS-SSIM necesita dos lotes (N, C, H, W) de la misma forma; se recibió "
+                         f"{tuple(x.shape)} y {tuple(y.shape)}.")
+    if not 1 <= scales <= len(MS_SSIM_BETAS):
+        raise ValueError(f"El número de escalas debe estar entre 1 y {len(MS_SSIM_BETAS)}; se recibió {scales}.")
+    if min(x.shape[-2:]) <= (kernel_size - 1) * max(1, scales - 1) ** 2:   # el límite de torchmetrics
+        raise ValueError(f"Imágenes de {tuple(x.shape[-2:])} px son pequeñas para {scales} escalas.")
+
+
+def _betas(scales: int) -> tuple[float, ...]:
+    b = torch.tensor(MS_SSIM_BETAS[:scales], dtype=torch.float64)
+    return tuple((b / b.sum()).tolist())
+
+
+def ms_ssim_reference(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int = 5, sigma: float = 1.0
+                      ) -> torch.Tensor:
+    """MS-SSIM de torchmetrics (la referencia), un valor por ejemplo; ver :func:`ms_ssim`."""
+    _check_ms_ssim(x, y, scales, kernel_size)
+    return multiscale_structural_similarity_index_measure(x, y, kernel_size=kernel_size, sigma=sigma,
+                                                          data_range=1.0, betas=_betas(scales), reduction="none")
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int = 5, sigma: float = 1.0
+            ) -> torch.Tensor:
+    """MS-SSIM de cada par de imágenes en [0, 1] (Wang et al., 2003): un valor por ejemplo, 1 si son iguales.
+
+    Con imágenes de 28 px caben 3 escalas (28, 14 y 7 px); la ventana es gaussiana con sigma = 1 px (torchmetrics
+    la trunca a 9 x 9 px; ``kernel_size`` solo entra en su comprobación de tamaño) y los pesos son los tres
+    primeros de Wang et al., renormalizados para que sumen 1. Reproduce exactamente el cálculo de
+    torchmetrics (:func:`ms_ssim_reference`, con ``normalize="relu"``; las pruebas lo comprueban), pero filtra
+    con una convolución por canales (``groups``): en CPU, el gradiente de la convolución de un solo canal que
+    usa torchmetrics es unas diez veces más lento y haría impracticable el entrenamiento.
+    """
+    _check_ms_ssim(x, y, scales, kernel_size)
+    k = int(3.5 * sigma + 0.5) * 2 + 1          # tamaño real de la ventana gaussiana en torchmetrics
+    pad = (k - 1) // 2
+    d = torch.arange((1 - k) / 2, (1 + k) / 2, dtype=x.dtype, device=x.device)
+    g = torch.exp(-(d / sigma).pow(2) / 2)
+    g = g / g.sum()
+    window = torch.outer(g, g)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    factors = []
+    for s in range(scales):
+        b, c, h, w = x.shape
+        xp = torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")
+        yp = torch.nn.functional.pad(y, (pad,) * 4, mode="reflect")
+        stack = torch.cat((xp, yp, xp * xp, yp * yp, xp * yp), dim=1)            # (B, 5C, H', W')
+        n = stack.shape[1] * b
+        out = torch.nn.functional.conv2d(stack.reshape(1, n, *stack.shape[-2:]),
+                                         window.expand(n, 1, k, k), groups=n).view(b, 5, c, h, w)
+        mx, my, exx, eyy, exy = out.unbind(1)
+        vx, vy = (exx - mx * mx).clamp_min(0), (eyy - my * my).clamp_min(0)
+        upper, lower = 2 * (exy - mx * my) + c2, vx + vy + c2
+        if s == scales - 1:                       # última escala: SSIM completo (luminancia incluida)
+            ssim = ((2 * mx * my + c1) * upper) / ((mx * mx + my * my + c1) * lower)
+            factors.append(torch.relu(ssim.flatten(1).mean(1)))
+        else:                                     # escalas finas: solo contraste y estructura
+            cs = (upper / lower)[..., pad:h - pad, pad:w - pad]
+            factors.append(torch.relu(cs.flatten(1).mean(1)))
+            x, y = torch.nn.functional.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(y, 2)
+    betas = torch.tensor(_betas(scales), dtype=x.dtype, device=x.device)
+    return torch.prod(torch.stack(factors) ** betas[:, None], dim=0)
+
+
+class _ReconLossVAE(VAE):
+    """Un VAE cuyo término de reconstrucción lo da ``reconstruction(x, x_hat)`` (un valor por ejemplo)."""
+
+    def reconstruction(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def weights(self) -> tuple[float, float]:
+        """Pesos (de la reconstrucción, de la KL); 1 y 1 salvo donde el artículo pone otros."""
+        return 1.0, 1.0
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        self.check_input(x)
+        qz = self.posterior(x)
+        z = qz.rsample()
+        x_hat = self.decode(z)                 # media de p(x|z): sigmoide de la salida del decodificador
+        rec = self.reconstruction(x, x_hat)
+        kl = kl_to_standard_normal(qz)
+        w_rec, w_kl = self.weights()
+        loss = (w_rec * rec + w_kl * kl).mean()
+        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach()}
+        return VAEOutput(loss=loss, terms=terms, x_hat=x_hat, z=z, qz=qz)
+
+
+@dataclass
+class LogCoshVAEConfig(VAEConfig):
+    likelihood: str = "gaussian"      # datos en [0, 1]; no hace falta binarizar
+    a: float = 10.0                   # a grande: más parecido al error absoluto; a pequeño: al cuadrático
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.a <= 0:
+            raise ValueError(f"El parámetro a de log-cosh debe ser positivo; se recibió {self.a}.")
+
+
+class LogCoshVAE(_ReconLossVAE):
+    """Log-cosh VAE (Chen et al., 2018): pérdida = sum_pixeles (1/a) log cosh(a (x - x_hat)) + KL."""
+
+    key = "logcosh_vae"
+    Config = LogCoshVAEConfig
+
+    def reconstruction(self, x, x_hat):
+        return log_cosh(x_hat - x, self.config.a).flatten(1).sum(1)
+
+
+@dataclass
+class DFCVAEConfig(VAEConfig):
+    likelihood: str = "gaussian"
+    alpha: float = 1.0                # peso de la KL (alpha en el artículo)
+    beta: float = 0.5                 # peso de la pérdida de rasgos (beta en el artículo)
+
+
+class DFCVAE(_ReconLossVAE):
+    """DFC-VAE (Hou et al., 2017): pérdida = alpha KL + beta sum_l (1/2) ||Phi_l(x) - Phi_l(x_hat)||^2.
+
+    Phi_l son las activaciones de los tres bloques de un clasificador fijo (:class:`FeatureNet`), en vez de
+    las de la VGG-19 del artículo. Como allí, no hay término de píxeles: solo rasgos y KL. El clasificador
+    se congela y sus pesos se guardan con el modelo (así ``load`` reproduce las mismas salidas).
+    """
+
+    key = "dfcvae"
+    Config = DFCVAEConfig
+
+    def __init__(self, config: DFCVAEConfig | None = None, feature_net: FeatureNet | None = None, **overrides):
+        super().__init__(config, **overrides)
+        c = self.config
+        net = feature_net if feature_net is not None else FeatureNet(c.in_shape[0], side=c.in_shape[-1])
+        self.features = net.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.features.eval()           # la red de rasgos está siempre fija
+        return self
+
+    def reconstruction(self, x, x_hat):
+        total = 0.0
+        for fx, fh in zip(self.features.features(x), self.features.features(x_hat)):
+            total = total + 0.5 * (fx - fh).pow(2).flatten(1).sum(1)
+        return total
+
+    def weights(self):
+        return self.config.beta, self.config.alpha
+
+
+@dataclass
+class MSSSIMVAEConfig(VAEConfig):
+    likelihood: str = "gaussian"
+    scales: int = 3                   # 28 -> 14 -> 7 px
+    kernel_size: int = 5
+    sigma: float = 1.0
+
+
+class MSSSIMVAE(_ReconLossVAE):
+    """MS-SSIM VAE (Snell et al., 2017): reconstrucción = D (1 - MS-SSIM(x, x_hat)), D = número de píxeles.
+
+    Multiplicar por D pone la disimilitud en la escala de «suma sobre los píxeles» del resto del libro (con
+    una sola escala, D (1 - SSIM) es exactamente la suma del mapa 1 - SSIM por píxel).
+    """
+
+    key = "msssim_vae"
+    Config = MSSSIMVAEConfig
+
+    def reconstruction(self, x, x_hat):
+        c = self.config
+        d = math.prod(c.in_shape)
+        return d * (1 - ms_ssim(x_hat, x, c.scales, c.kernel_size, c.sigma))
