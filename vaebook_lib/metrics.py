@@ -88,6 +88,8 @@ def knn_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_cod
 from .disentanglement import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,  # noqa: E402
                               format_table, formas_source, kl_per_dimension, metric_sizes, mig, mig_score,
                               represent_with, summarize, train_and_score)
+
+
 def sharpness(x: torch.Tensor) -> torch.Tensor:
     """Nitidez de cada imagen: energía media del gradiente, mean((x[i+1,j] - x[i,j])^2 + (x[i,j+1] - x[i,j])^2).
 

@@ -3,28 +3,26 @@ from .ae import AE, AEConfig
 from .base import Model, ModelConfig, Output, load, save
 from .beta_tcvae import BetaTCVAE, BetaTCVAEConfig
 from .beta_vae import BetaVAE, BetaVAECapacity, BetaVAECapacityConfig, BetaVAEConfig
+from .categorical_vae import CategoricalVAE, CategoricalVAEConfig
 from .contractive import ContractiveAE, ContractiveAEConfig
 from .denoising import DenoisingAE, DenoisingAEConfig, DenoisingOutput
 from .dip_vae import DIPVAE, DIPVAEConfig
+from .joint_vae import JointVAE, JointVAEConfig
 from .linear_gaussian import LinearGaussian, LinearGaussianConfig
+from .recon_losses import DFCVAE, LogCoshVAE, MSSSIMVAE
 from .sparse import KSparseAE, KSparseAEConfig, SparseAE, SparseAEConfig
 from .vae import VAE, VAEConfig, VAEOutput
-from .categorical_vae import CategoricalVAE, CategoricalVAEConfig
-from .joint_vae import JointVAE, JointVAEConfig
-
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
-    # capítulo 1
-    AE, SparseAE, KSparseAE, DenoisingAE, ContractiveAE,
-    # capítulo 2
-    LinearGaussian, VAE,
-    # capítulo 3
-    BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE,
-)}
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, CategoricalVAE, JointVAE)}
-from .recon_losses import DFCVAE, LogCoshVAE, MSSSIMVAE
 from .vq_vae import PixelCNNPrior, VQVAE
 from .wae import SWAE, WAE, InfoVAE
 
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, WAE, SWAE, InfoVAE, LogCoshVAE, DFCVAE, MSSSIMVAE, VQVAE, PixelCNNPrior)}
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
+    # capítulo 1: autocodificadores
+    AE, SparseAE, KSparseAE, DenoisingAE, ContractiveAE,
+    # capítulo 2: autocodificadores variacionales
+    LinearGaussian, VAE,
+    # capítulo 3: extensiones
+    WAE, SWAE, InfoVAE, LogCoshVAE, DFCVAE, MSSSIMVAE, VQVAE, PixelCNNPrior,
+    BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE, CategoricalVAE, JointVAE,
+)}
 
 __all__ = ["MODELS", "Model", "ModelConfig", "Output", "load", "save"] + [c.__name__ for c in MODELS.values()]
