@@ -2,8 +2,9 @@
 from .ae import AE, AEConfig
 from .base import Model, ModelConfig, Output, load, save
 from .vae import VAE, VAEConfig, VAEOutput
+from .iwae import IWAE, MIWAE
 
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE)}
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, IWAE, MIWAE)}
 
 __all__ = ["AE", "AEConfig", "MODELS", "Model", "ModelConfig", "Output", "VAE", "VAEConfig", "VAEOutput",
            "load", "save"]
