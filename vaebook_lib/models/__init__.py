@@ -3,8 +3,9 @@ from .ae import AE, AEConfig
 from .base import Model, ModelConfig, Output, load, save
 from .vae import VAE, VAEConfig, VAEOutput
 from .iwae import IWAE, MIWAE
+from .cvae import CVAE
 
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, IWAE, MIWAE)}
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, IWAE, MIWAE, CVAE)}
 
 __all__ = ["AE", "AEConfig", "MODELS", "Model", "ModelConfig", "Output", "VAE", "VAEConfig", "VAEOutput",
            "load", "save"]
