@@ -4,8 +4,9 @@ from .base import Model, ModelConfig, Output, load, save
 from .vae import VAE, VAEConfig, VAEOutput
 from .iwae import IWAE, MIWAE
 from .cvae import CVAE
+from .structured_vae import StructuredVAE
 
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, IWAE, MIWAE, CVAE)}
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, IWAE, MIWAE, CVAE, StructuredVAE)}
 
 __all__ = ["AE", "AEConfig", "MODELS", "Model", "ModelConfig", "Output", "VAE", "VAEConfig", "VAEOutput",
            "load", "save"]
