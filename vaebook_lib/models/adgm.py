@@ -69,6 +69,9 @@ class ADGMOutput(Output):
 
 
 class ADGM(Model):
+    """ADGM: q(a|x) q([y|a,x]) q(z|a,[y],x) frente a p(a|x,[y],z) p(x|[y],z) [p(y)] p(z); pérdida = -cota media
+    (más beta · entropía cruzada media de los etiquetados del lote, si es semisupervisado)."""
+
     key = "adgm"
     Config = ADGMConfig
     conditional = True   # acepta etiquetas (-1 = desconocida); el modelo no supervisado las ignora
@@ -115,7 +118,13 @@ class ADGM(Model):
         return log_px + log_pa + log_py + z_term, log_px
 
     def posterior_aux(self, x: torch.Tensor) -> Normal:
+        """q(a|x)."""
         return _gaussian(self.q_a(x))
+
+    def posterior_latent(self, x: torch.Tensor, a: torch.Tensor, y_onehot: torch.Tensor | None = None) -> Normal:
+        """q(z|a,[y],x) para a de forma (..., lote, aux_dim)."""
+        u = a if y_onehot is None else torch.cat([a, y_onehot.expand(*a.shape[:-1], -1)], -1)
+        return _gaussian(self.q_z(self._flat(x), u))
 
     def classify_logits(self, x: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
         """Logits de q(y|a,x); sin ``a``, con a en la media de q(a|x)."""
@@ -135,7 +144,7 @@ class ADGM(Model):
         a = self.posterior_aux(x).loc
         yh = (F.one_hot(self.classify_logits(x, a).argmax(-1), self.config.n_classes).float()
               if self.config.n_classes else x.new_zeros(len(x), 0))
-        return _gaussian(self.q_z(self._flat(x), torch.cat([a, yh], -1))).loc
+        return self.posterior_latent(x, a, yh).loc
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         C = self.config.n_classes
