@@ -49,7 +49,7 @@ def test_terms_add_up_and_gradients_reach_both_layers():
     assert torch.allclose(t["elbo"], -(t["recon"] + t["kl1"] + t["kl2"]), atol=1e-4)
     assert t["kl1"] >= 0 and t["kl2"] >= 0 and out.z2.shape == (8, 2)
     out.loss.backward()
-    for net in (model.up, model.top_down, model.encoder, model.decoder):
+    for net in (model.up, model.top_down, model.encoder, model.data_term, model.decoder):
         assert sum(p.grad.abs().sum() for p in net.parameters()) > 0
 
 
@@ -80,3 +80,5 @@ def test_bad_input_raises_spanish_errors():
         StructuredVAE(**SMALL)(torch.zeros(2, 1, 5, 5))
     with pytest.raises(ValueError, match="top_dim"):
         StructuredVAE(**{**SMALL, "top_dim": 0})
+    with pytest.raises(ValueError, match="capa oculta"):
+        StructuredVAE(**{**SMALL, "hidden": ()})

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.distributions import Normal, kl_divergence
 
 from ..losses import kl_to_standard_normal
@@ -43,6 +44,8 @@ class StructuredVAEConfig(ModelConfig):
         self.top_hidden = tuple(self.top_hidden)
         if self.top_dim <= 0:
             raise ValueError(f"top_dim debe ser positivo; se recibió {self.top_dim}.")
+        if not self.hidden:
+            raise ValueError("El VAE estructurado necesita al menos una capa oculta (hidden no vacío).")
 
 
 @dataclass
@@ -59,15 +62,17 @@ class StructuredVAE(GaussianEncoderMixin, Model):
     def __init__(self, config: StructuredVAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
         c = self.config
-        self.encoder = Encoder(c.in_shape, 2 * c.latent_dim, c.hidden, c.arch)       # término de datos de z1
-        self.up = mlp((2 * c.latent_dim, *c.top_hidden, 2 * c.top_dim))             # q(z2|x)
+        # camino ascendente determinista h(x); de él salen el término de datos de z1 y q(z2|x)
+        self.encoder = nn.Sequential(Encoder(c.in_shape, c.hidden[-1], c.hidden[:-1], c.arch), nn.ReLU())
+        self.data_term = nn.Linear(c.hidden[-1], 2 * c.latent_dim)
+        self.up = mlp((c.hidden[-1], *c.top_hidden, 2 * c.top_dim))                   # q(z2|x)
         self.top_down = mlp((c.top_dim, *c.top_hidden, 2 * c.latent_dim))           # p(z1|z2)
         self.decoder = Decoder(c.latent_dim, c.in_shape, tuple(reversed(c.hidden)), c.arch)
 
     def posterior_top(self, x: torch.Tensor) -> tuple[Normal, Normal]:
         """(q(z2|x), término de datos de z1) a partir de una sola pasada del codificador."""
         h = self.encoder(x)
-        return _gaussian(self.up(h)), _gaussian(h)
+        return _gaussian(self.up(h)), _gaussian(self.data_term(h))
 
     def conditional_prior(self, z2: torch.Tensor) -> Normal:
         return _gaussian(self.top_down(z2))
