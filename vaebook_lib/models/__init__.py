@@ -24,5 +24,11 @@ MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     WAE, SWAE, InfoVAE, LogCoshVAE, DFCVAE, MSSSIMVAE, VQVAE, PixelCNNPrior,
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE, CategoricalVAE, JointVAE,
 )}
+from .iwae import IWAE, MIWAE
+from .cvae import CVAE
+from .structured_vae import StructuredVAE
+from .adgm import ADGM
+
+MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, IWAE, MIWAE, CVAE, StructuredVAE, ADGM)}
 
 __all__ = ["MODELS", "Model", "ModelConfig", "Output", "load", "save"] + [c.__name__ for c in MODELS.values()]
