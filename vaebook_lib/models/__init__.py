@@ -1,16 +1,20 @@
 """Catálogo de modelos: ``MODELS`` asocia a cada clave estable su clase."""
+from .adgm import ADGM
 from .ae import AE, AEConfig
 from .base import Model, ModelConfig, Output, load, save
 from .beta_tcvae import BetaTCVAE, BetaTCVAEConfig
 from .beta_vae import BetaVAE, BetaVAECapacity, BetaVAECapacityConfig, BetaVAEConfig
 from .categorical_vae import CategoricalVAE, CategoricalVAEConfig
 from .contractive import ContractiveAE, ContractiveAEConfig
+from .cvae import CVAE, CompletionBaseline
 from .denoising import DenoisingAE, DenoisingAEConfig, DenoisingOutput
 from .dip_vae import DIPVAE, DIPVAEConfig
+from .iwae import IWAE, MIWAE
 from .joint_vae import JointVAE, JointVAEConfig
 from .linear_gaussian import LinearGaussian, LinearGaussianConfig
 from .recon_losses import DFCVAE, LogCoshVAE, MSSSIMVAE
 from .sparse import KSparseAE, KSparseAEConfig, SparseAE, SparseAEConfig
+from .structured_vae import StructuredVAE
 from .vae import VAE, VAEConfig, VAEOutput
 from .vq_vae import PixelCNNPrior, VQVAE
 from .wae import SWAE, WAE, InfoVAE
@@ -21,14 +25,10 @@ MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     # capítulo 2: autocodificadores variacionales
     LinearGaussian, VAE,
     # capítulo 3: extensiones
+    IWAE, MIWAE, CVAE, ADGM, StructuredVAE,
     WAE, SWAE, InfoVAE, LogCoshVAE, DFCVAE, MSSSIMVAE, VQVAE, PixelCNNPrior,
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE, CategoricalVAE, JointVAE,
 )}
-from .iwae import IWAE, MIWAE
-from .cvae import CVAE
-from .structured_vae import StructuredVAE
-from .adgm import ADGM
 
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, IWAE, MIWAE, CVAE, StructuredVAE, ADGM)}
-
-__all__ = ["MODELS", "Model", "ModelConfig", "Output", "load", "save"] + [c.__name__ for c in MODELS.values()]
+__all__ = (["MODELS", "Model", "ModelConfig", "Output", "load", "save", "CompletionBaseline"]
+           + [c.__name__ for c in MODELS.values()])
