@@ -32,3 +32,24 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
     if hasattr(model, "train"):
         model.train(was)
     return torch.cat(out)
+
+
+@torch.no_grad()
+def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 500
+                 ) -> tuple[int, torch.Tensor]:
+    """Unidades activas (Burda et al., 2015): la dimensión u está activa si Cov_x(E_q[z_u|x]) > ``threshold``.
+
+    Usa ``model.encode(x)`` (la media de q(z|x)). Devuelve el número de unidades activas y la varianza de cada
+    dimensión: una unidad inactiva es aquella cuya posterior no cambia con x (colapso a la prior).
+    """
+    if threshold < 0 or len(x) < 2:
+        raise ValueError("Se necesitan al menos dos ejemplos y un umbral no negativo.")
+    was = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    device = next(model.parameters()).device if hasattr(model, "parameters") else x.device
+    means = torch.cat([model.encode(xb.to(device)).cpu() for (xb,) in batches(x, batch_size=batch_size)])
+    if hasattr(model, "train"):
+        model.train(was)
+    var = means.var(0)
+    return int((var > threshold).sum()), var
