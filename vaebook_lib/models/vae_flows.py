@@ -100,7 +100,8 @@ class VAEPlanar(FlowVAE):
         d = self.config.latent_dim
         log_det = torch.zeros(z0.shape[:-1], device=z0.device)
         z = z0
-        for p in extra.split(2 * d + 1, dim=-1):       # (u_k, w_k, b_k) de cada x
+        for k in range(self.config.flow_length):         # (u_k, w_k, b_k) de cada x
+            p = extra[..., k * (2 * d + 1):(k + 1) * (2 * d + 1)]
             z, ld = planar(z, p[..., :d], p[..., d:2 * d], p[..., 2 * d:])
             log_det = log_det + ld
         return z, log_det
