@@ -28,11 +28,12 @@ data:
 browser: $(STAMP)
 	@bash tools/ensure-browser.sh
 
-book: $(STAMP) data
+book: $(STAMP) data browser
 	VAEBOOK_PROFILE=$(VAEBOOK_PROFILE) VAEBOOK_PROGRESS=0 $(VENV)/bin/jupyter-book build . -W --keep-going
+	@$(PY) tools/check_static_widgets.py _build/html; rc=$$?; [ $$rc -ne 1 ] || exit 1
 
 test: $(STAMP) data browser
-	VAEBOOK_PROFILE=fast VAEBOOK_PROGRESS=0 MPLBACKEND=Agg $(PY) -m pytest -n 2 --dist loadfile \
+	VAEBOOK_PROFILE=fast VAEBOOK_PROGRESS=0 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider tests book
 
 bench: $(STAMP) data

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from scipy import linalg
+from sklearn.neighbors import KNeighborsClassifier
 
 from .data.batches import batches
 
@@ -32,6 +35,46 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
     if hasattr(model, "train"):
         model.train(was)
     return torch.cat(out)
+
+
+def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    """Distancia de Fréchet entre las gaussianas ajustadas a dos conjuntos de rasgos (N, d).
+
+    d^2 = ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2}). Con los rasgos de la red Inception es la FID;
+    el libro la calcula con los rasgos de un clasificador pequeño entrenado con los mismos datos, así que sus
+    valores **no** son comparables con las FID publicadas.
+    """
+    a = _features(features_a, "features_a")
+    b = _features(features_b, "features_b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"Los rasgos deben tener la misma dimensión: {a.shape[1]} y {b.shape[1]}.")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    # Tr (S_a S_b)^{1/2} = Tr (S_a^{1/2} S_b S_a^{1/2})^{1/2}: una matriz simétrica, estable con eigh.
+    w, v = linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    trace_root = np.sqrt(np.clip(linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
+    value = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
+    return float(max(value, 0.0))
+
+
+def _features(x: torch.Tensor, name: str) -> np.ndarray:
+    x = torch.as_tensor(x).detach().double().cpu()
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"{name} debe tener forma (N, d) con N >= 2; se recibió {tuple(x.shape)}.")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contiene NaN o valores infinitos.")
+    return x.numpy()
+
+
+def knn_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_codes: torch.Tensor,
+                 test_labels: torch.Tensor, k: int = 5) -> float:
+    """Exactitud de un clasificador de k vecinos (scikit-learn) entrenado sobre códigos latentes."""
+    a, b = _features(train_codes, "train_codes"), _features(test_codes, "test_codes")
+    if len(a) != len(train_labels) or len(b) != len(test_labels):
+        raise ValueError("Cada código necesita su etiqueta: los tamaños no coinciden.")
+    clf = KNeighborsClassifier(n_neighbors=k).fit(a, np.asarray(train_labels))
+    return float(clf.score(b, np.asarray(test_labels)))
 
 
 @torch.no_grad()

@@ -56,7 +56,7 @@ def latent_traversal(model, z0: torch.Tensor | None = None, dims=None, span: flo
     decode = lambda z: model.decode(z.to(device)).cpu()  # noqa: E731
     values = torch.linspace(-span, span, steps)
     mid = steps // 2
-    rows, sliders = [], []
+    rows, sliders, links = [], [], []
     for d in dims:
         frames = traversal_frames(decode, z0, d, z0[d] + values)
         tab = W.Tab(children=[W.Image(value=to_png(f, scale), format="png") for f in frames])
@@ -64,7 +64,7 @@ def latent_traversal(model, z0: torch.Tensor | None = None, dims=None, span: flo
         tab.selected_index = mid
         slider = W.IntSlider(value=mid, min=0, max=steps - 1, description=f"z{d + 1}",
                              readout=False, continuous_update=True)
-        W.jslink((slider, "value"), (tab, "selected_index"))
+        links.append(W.jslink((slider, "value"), (tab, "selected_index")))
         sliders.append(slider)
         rows.append(W.VBox([slider, tab], layout=W.Layout(margin="0 10px 10px 0")))
     parts = [W.HTML("<b>Recorrido latente</b>: cada deslizador mueve una dimensión de z "
@@ -82,4 +82,6 @@ def latent_traversal(model, z0: torch.Tensor | None = None, dims=None, span: flo
             s.observe(redraw, names="value")
         parts += [W.HTML("<b>Combinación</b> (con un núcleo en marcha se decodifica al vuelo con todos los "
                          "deslizadores a la vez):"), combined]
-    return W.VBox(parts)
+    box = W.VBox(parts)
+    box.links = links  # los enlaces de cliente, accesibles para las pruebas
+    return box

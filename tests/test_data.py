@@ -1,0 +1,136 @@
+import gzip
+import hashlib
+
+import pytest
+import torch
+
+from conftest import needs_mnist
+from vaebook_lib.config import PROFILES
+from vaebook_lib.data import (FACTOR_SIZES, DatasetError, batches, binarize, load_fashion_mnist, load_formas,
+                              load_mnist, mixture_of_gaussians, render, sample_factors, sample_toy)
+from vaebook_lib.data import idx
+from vaebook_lib.data.idx import IdxFile, find_or_fetch, parse_idx, read_verified
+
+
+def _idx_bytes(array):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
+    return header + array.numpy().astype("uint8").tobytes()
+
+
+def test_parse_idx_roundtrip_and_corruption():
+    a = torch.randint(0, 256, (3, 4, 5), dtype=torch.uint8)
+    assert torch.equal(torch.from_numpy(parse_idx(_idx_bytes(a)).copy()), a)
+    with pytest.raises(ValueError, match="no es un fichero IDX"):
+        parse_idx(b"\x00\x00\x09\x01" + b"\x00" * 8)
+    with pytest.raises(ValueError, match="tamaño"):
+        parse_idx(_idx_bytes(a)[:-1])
+
+
+def test_checksum_accepts_gz_or_content_md5_and_rejects_corruption(tmp_path):
+    raw = _idx_bytes(torch.arange(10, dtype=torch.uint8))
+    packed = gzip.compress(raw)
+    path = tmp_path / "f.gz"
+    path.write_bytes(packed)
+    md5 = lambda b: hashlib.md5(b).hexdigest()  # noqa: E731
+    assert read_verified(path, IdxFile("f.gz", md5(packed))) == raw
+    assert read_verified(path, IdxFile("f.gz", "0" * 32, md5(raw))) == raw  # recomprimido (Debian)
+    with pytest.raises(DatasetError, match="suma de comprobación"):
+        read_verified(path, IdxFile("f.gz", "0" * 32, "1" * 32))
+    path.write_bytes(packed[:-5])  # truncado
+    with pytest.raises(DatasetError, match="dañado|suma"):
+        read_verified(path, IdxFile("f.gz", md5(packed)))
+
+
+def test_missing_dataset_offline_gives_spanish_instructions(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAEBOOK_DATA", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(idx, "DEBIAN_ROOT", tmp_path / "debian")
+    with pytest.raises(DatasetError, match="No se encuentra.*apt-get install"):
+        find_or_fetch("fashion-mnist", IdxFile("x.gz", "0" * 32), mirrors=(), how_to="sudo apt-get install x")
+
+
+def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
+    def broken(url, timeout):
+        raise OSError("conexión cortada")
+    monkeypatch.setattr(idx.urllib.request, "urlopen", broken)
+    with pytest.raises(OSError):
+        idx.download("http://127.0.0.1/x.gz", tmp_path / "x.gz", IdxFile("x.gz", "0" * 32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fashion_mnist_is_real_and_complete():
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    assert train.x.shape == (60000, 1, 28, 28) and test.x.shape == (10000, 1, 28, 28)
+    assert train.x.dtype == torch.float32 and 0 <= train.x.min() and train.x.max() == 1
+    assert torch.equal(train.y.bincount(), torch.full((10,), 6000))
+    assert len(load_fashion_mnist("train", 100)) == 100
+    with pytest.raises(ValueError, match="Partición"):
+        load_fashion_mnist("validación")
+
+
+@needs_mnist
+def test_mnist_fast_profile_carves_disjoint_splits(capsys):
+    fast = PROFILES["fast"]
+    train, test = load_mnist("train", profile=fast), load_mnist("test", profile=fast)
+    assert len(train) == fast.n_train and len(test) == fast.n_test
+    assert train.y[:5].tolist() == [7, 2, 1, 0, 4]  # el comienzo conocido de la partición de prueba oficial
+    joined = torch.cat([train.x, test.x]).flatten(1)
+    assert joined.unique(dim=0).shape[0] > 0.99 * len(joined)
+
+
+@needs_mnist
+def test_mnist_full_profile_refuses_the_carve():
+    with pytest.raises(DatasetError, match="entrenamiento oficial"):
+        load_mnist("train", profile=PROFILES["full"])
+
+
+def test_binarize_is_bernoulli_and_validates():
+    x = torch.full((20000,), 0.3)
+    b = binarize(x, torch.Generator().manual_seed(0))
+    assert set(b.unique().tolist()) <= {0.0, 1.0}
+    assert abs(b.mean().item() - 0.3) < 0.02
+    with pytest.raises(ValueError, match="intensidades"):
+        binarize(torch.tensor([1.5]))
+
+
+def test_batches_cover_everything_once():
+    x, y = torch.arange(10).float(), torch.arange(10)
+    got = list(batches(x, y, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    assert [len(b[0]) for b in got] == [4, 4, 2]
+    assert sorted(torch.cat([b[1] for b in got]).tolist()) == list(range(10))
+    assert all(torch.equal(b[0].long(), b[1]) for b in got)  # x e y siguen emparejados
+    with pytest.raises(ValueError, match="mismo número"):
+        next(batches(x, y[:3], batch_size=2))
+
+
+def test_formas_factors_and_images():
+    data = load_formas(50, size=32, seed=1)
+    assert data.x.shape == (50, 1, 32, 32) and data.factors.shape == (50, 5)
+    assert set(data.x.unique().tolist()) <= {0.0, 1.0}
+    assert (data.x.flatten(1).sum(1) > 3).all()  # cada imagen contiene una figura
+    assert torch.equal(load_formas(50, size=32, seed=1).x, data.x)  # reproducible
+    # Los factores determinan la imagen: más escala, más píxeles encendidos.
+    f = torch.tensor([[1, 0, 0, 16, 16], [1, 5, 0, 16, 16]])
+    small, big = render(f, 64).flatten(1).sum(1)
+    assert big > 1.5 * small
+    # La posición mueve el centro de masas.
+    f = torch.tensor([[0, 3, 0, 0, 16], [0, 3, 0, 31, 16]])
+    img = render(f, 64)[:, 0]
+    cols = torch.arange(64).float()
+    cx = (img.sum(1) * cols).sum(1) / img.sum((1, 2))
+    assert cx[1] - cx[0] > 25
+    assert (sample_factors(1000, torch.Generator().manual_seed(0)).max(0).values < torch.tensor(FACTOR_SIZES)).all()
+    with pytest.raises(ValueError, match="fuera de rango"):
+        render(torch.tensor([[3, 0, 0, 0, 0]]))
+
+
+def test_toy_densities():
+    for name in ("lunas", "anillos", "mezcla"):
+        pts = sample_toy(name, 500, seed=0)
+        assert pts.shape == (500, 2) and torch.isfinite(pts).all()
+        assert torch.equal(pts, sample_toy(name, 500, seed=0))
+    mix = mixture_of_gaussians()
+    # La densidad es mayor en el centro de una componente que en el origen.
+    assert mix.log_prob(torch.tensor([2.0, 0.0])) > mix.log_prob(torch.zeros(2)) + 5
+    with pytest.raises(ValueError, match="desconocida"):
+        sample_toy("espiral", 10)

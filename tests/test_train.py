@@ -1,0 +1,94 @@
+import pytest
+import torch
+
+from vaebook_lib.data import ImageData
+from vaebook_lib.models import AE, VAE
+from vaebook_lib.train import evaluate, fit
+
+
+def toy_images(n=256, seed=0):
+    """Imágenes 8x8 con estructura (barras horizontales o verticales) para que haya algo que aprender."""
+    g = torch.Generator().manual_seed(seed)
+    kind = torch.randint(0, 2, (n,), generator=g)
+    pos = torch.randint(0, 8, (n,), generator=g)
+    x = torch.zeros(n, 1, 8, 8)
+    x[kind == 0, 0, pos[kind == 0], :] = 1
+    x[kind == 1, 0, :, pos[kind == 1]] = 1
+    return ImageData(x, kind, ("horizontal", "vertical"))
+
+
+def small_vae():
+    return VAE(in_shape=(1, 8, 8), latent_dim=2, hidden=(32,))
+
+
+def test_fit_learns_and_records_every_term():
+    data = toy_images()
+    h = fit(small_vae(), data, data.subset(64), epochs=15, batch_size=32, lr=3e-3, progress=False)
+    assert set(h.train) == {"loss", "recon", "kl", "elbo"} == set(h.val)
+    assert h.epochs == 15 and len(h.val["loss"]) == 15
+    assert h.train["loss"][-1] < 0.7 * h.train["loss"][0]
+    assert h.examples == 15 * len(data) and h.examples_per_second > 0
+
+
+def test_fit_is_deterministic_on_cpu():
+    data = toy_images()
+    runs = []
+    for _ in range(2):
+        model = small_vae()
+        torch.manual_seed(123)  # pesos iniciales iguales
+        model = small_vae()
+        runs.append((fit(model, data, epochs=2, batch_size=32, seed=7, binarize=True, progress=False), model))
+    assert runs[0][0].train == runs[1][0].train
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1].state_dict().values(), runs[1][1].state_dict().values()))
+
+
+def test_validation_uses_the_training_objective():
+    data = toy_images(64)
+    model = AE(in_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
+    h = fit(model, data, data, epochs=1, batch_size=64, lr=1e-9, progress=False)
+    assert h.val["loss"][-1] == pytest.approx(evaluate(model, data.x)["loss"], rel=1e-5)
+
+
+def test_callbacks_can_stop_training_and_schedule_is_called():
+    seen = []
+
+    class Spy(AE):
+        key = "spy"
+
+        def schedule(self, progress):
+            seen.append(progress)
+
+    data = toy_images(64)
+    h = fit(Spy(in_shape=(1, 8, 8), latent_dim=2, hidden=(8,)), data, epochs=5, batch_size=32,
+            callbacks=[lambda epoch, hist, model: epoch == 1], progress=False)
+    assert h.epochs == 2
+    assert seen[0] == 0.0 and seen == sorted(seen) and max(seen) < 1
+
+
+def test_fit_passes_labels_to_the_model():
+    got = []
+
+    class Conditional(AE):
+        key = "cond"
+
+        def forward(self, x, y=None):
+            got.append(y)
+            return super().forward(x)
+
+    data = toy_images(32)
+    fit(Conditional(in_shape=(1, 8, 8), latent_dim=2, hidden=(8,)), data, epochs=1, batch_size=16, progress=False)
+    assert all(y is not None and len(y) == 16 for y in got)
+
+
+def test_bad_arguments_are_spanish_errors():
+    with pytest.raises(ValueError, match="positivos"):
+        fit(small_vae(), toy_images(), epochs=0)
+    with pytest.raises(ValueError, match="ImageData"):
+        fit(small_vae(), [1, 2, 3], epochs=1)
+
+
+def test_diverging_loss_stops_with_a_clear_error():
+    data = toy_images(64)
+    with pytest.raises(FloatingPointError, match="tasa de aprendizaje"):
+        fit(AE(in_shape=(1, 8, 8), latent_dim=2, hidden=(8,), output="identity"), data.x * 1e30, epochs=3,
+            batch_size=32, lr=1e3, progress=False)
