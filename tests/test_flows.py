@@ -83,8 +83,9 @@ def test_iaf_first_step_near_identity_with_large_bias():
 
 
 def test_energy_and_partition():
-    # U2 = 0.5 ((z2 - sin(pi z1 / 2)) / 0.4)^2: Z = ∫ dz1 * sqrt(2 pi) 0.4 sobre z1 en [-6, 6]
-    assert log_partition_2d("U2", lim=6.0, n=800) == pytest.approx(math.log(12 * math.sqrt(2 * math.pi) * 0.4), abs=0.02)
+    # U2 = 0.5 ((z2 - sin(pi z1 / 2)) / 0.4)^2 + pared: Z = (8 + 2 * 0.2 sqrt(pi / 2)) * sqrt(2 pi) 0.4
+    length = 8 + 2 * 0.2 * math.sqrt(math.pi / 2)
+    assert log_partition_2d("U2", lim=6.0, n=800) == pytest.approx(math.log(length * math.sqrt(2 * math.pi) * 0.4), abs=0.02)
     z = torch.tensor([[2.0, 0.0]])
     assert float(energy("U1", z)) == pytest.approx(-math.log(1 + math.exp(-0.5 * (4 / 0.6) ** 2)), abs=1e-6)
 

@@ -187,7 +187,11 @@ ENERGIES = ("U1", "U2", "U3", "U4")
 
 
 def energy(name: str, z: torch.Tensor) -> torch.Tensor:
-    """Energía U(z) de la densidad no normalizada p(z) ∝ exp(-U(z)), z de forma (..., 2)."""
+    """Energía U(z) de la densidad no normalizada p(z) ∝ exp(-U(z)), z de forma (..., 2).
+
+    U2, U3 y U4 no decaen a lo largo de z1 (exp(-U) no es integrable en el plano); como las figuras del artículo,
+    las limitamos a la ventana |z1| <= 4 con una pared suave 0.5 ((|z1| - 4)_+ / 0.2)^2 fuera de ella.
+    """
     if name not in ENERGIES:
         raise ValueError(f"Energía desconocida {name!r}; use una de {ENERGIES}.")
     _check_z(z, 2)
@@ -196,13 +200,14 @@ def energy(name: str, z: torch.Tensor) -> torch.Tensor:
     if name == "U1":
         ring = 0.5 * ((z.norm(dim=-1) - 2) / 0.4) ** 2
         return ring - torch.logaddexp(-0.5 * ((z1 - 2) / 0.6) ** 2, -0.5 * ((z1 + 2) / 0.6) ** 2)
+    wall = 0.5 * (F.relu(z1.abs() - 4) / 0.2) ** 2
     if name == "U2":
-        return 0.5 * ((z2 - w1) / 0.4) ** 2
+        return 0.5 * ((z2 - w1) / 0.4) ** 2 + wall
     if name == "U3":
         w2 = 3 * torch.exp(-0.5 * ((z1 - 1) / 0.6) ** 2)
-        return -torch.logaddexp(-0.5 * ((z2 - w1) / 0.35) ** 2, -0.5 * ((z2 - w1 + w2) / 0.35) ** 2)
+        return wall - torch.logaddexp(-0.5 * ((z2 - w1) / 0.35) ** 2, -0.5 * ((z2 - w1 + w2) / 0.35) ** 2)
     w3 = 3 * torch.sigmoid((z1 - 1) / 0.3)
-    return -torch.logaddexp(-0.5 * ((z2 - w1) / 0.4) ** 2, -0.5 * ((z2 - w1 + w3) / 0.35) ** 2)
+    return wall - torch.logaddexp(-0.5 * ((z2 - w1) / 0.4) ** 2, -0.5 * ((z2 - w1 + w3) / 0.35) ** 2)
 
 
 def log_partition_2d(name: str, lim: float = 6.0, n: int = 600) -> float:

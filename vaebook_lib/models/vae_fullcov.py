@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from ..nets import Decoder, Encoder
@@ -34,6 +35,11 @@ class VAEFullCov(GaussianEncoderMixin, Model):
         d = c.latent_dim
         self.encoder = Encoder(c.in_shape, 2 * d + d * d, c.hidden, c.arch)
         self.decoder = Decoder(d, c.in_shape, tuple(reversed(c.hidden)), c.arch)
+        # L' empieza en cero: el modelo arranca como el VAE diagonal y añade correlaciones solo si mejoran la ELBO
+        last = [m for m in self.encoder.modules() if isinstance(m, nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight[2 * d:].zero_()
+            last.bias[2 * d:].zero_()
         self.register_buffer("L_mask", torch.tril(torch.ones(d, d), diagonal=-1))  # solo bajo la diagonal
 
     def scale_tril(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
