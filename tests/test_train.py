@@ -92,3 +92,20 @@ def test_diverging_loss_stops_with_a_clear_error():
     with pytest.raises(FloatingPointError, match="tasa de aprendizaje"):
         fit(AE(in_shape=(1, 8, 8), latent_dim=2, hidden=(8,), output="identity"), data.x * 1e30, epochs=3,
             batch_size=32, lr=1e3, progress=False)
+
+
+def test_model_returns_to_its_device_after_fit(monkeypatch):
+    """Entrenado en otro dispositivo, el modelo vuelve al suyo (aquí se simula con 'meta' -> cpu)."""
+    data = toy_images(32)
+    model = small_vae()
+    moved = []
+    original = type(model).to
+
+    def spy(self, *args, **kwargs):
+        moved.append(torch.device(args[0]) if args else None)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "to", spy)
+    fit(model, data, epochs=1, batch_size=16, device="cpu", progress=False)
+    assert moved[-1] == torch.device("cpu") and next(model.parameters()).device.type == "cpu"
+    assert not model.training

@@ -1,6 +1,6 @@
 """Comprueba en Chromium sin interfaz que los recorridos latentes funcionan en el HTML estático (sin núcleo).
 
-Uso: python tools/check_static_widgets.py _build/html [--require N]
+Uso: python tools/check_static_widgets.py _build/html [--require N] [--shots CARPETA]
 
 Abre cada página cuyo estado de widgets incrustado contiene un enlace de cliente (jslink), mueve cada deslizador
 con el teclado y comprueba que cambia la imagen visible. El JavaScript de los widgets, que el libro carga de CDN
@@ -46,7 +46,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def check(html_root: Path) -> list[tuple[str, int, bool]]:
+def check(html_root: Path, shots: Path | None = None) -> list[tuple[str, int, bool]]:
     """Devuelve (página, deslizador, respondió) para cada deslizador de cada página con enlaces de cliente."""
     from playwright.sync_api import sync_playwright
 
@@ -97,6 +97,9 @@ def check(html_root: Path) -> list[tuple[str, int, bool]]:
                     page.wait_for_timeout(300)
                     after = visible()
                     results.append((rel, s, bool(after) and after != before))
+                if shots:
+                    shots.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(shots / (rel.replace("/", "_") + ".png")), full_page=True)
                 page.close()
             browser.close()
     finally:
@@ -111,7 +114,8 @@ def main() -> int:
     if reason:
         print(f"No se pueden comprobar los widgets: {reason}.")
         return 2
-    results = check(root)
+    shots = Path(sys.argv[sys.argv.index("--shots") + 1]) if "--shots" in sys.argv else None
+    results = check(root, shots)
     for rel, s, ok in results:
         print(f"{rel}: deslizador {s}: {'responde' if ok else 'NO CAMBIA LA IMAGEN'}")
     pages = {r[0] for r in results}

@@ -34,6 +34,10 @@ class Profile:
     n_formas: int            # imágenes generadas del conjunto «formas»
     n_toy: int               # puntos de las densidades 2-D de juguete
     steps_toy: int           # pasos de optimización en los ejemplos 2-D
+    ch3_formas_size: int = 64      # lado de las imágenes de «formas» en el capítulo de desenredo
+    ch3_metric_points: int = 10000  # puntos para MIG y para la varianza global de la métrica FactorVAE
+    ch3_score_train: int = 10000   # votos de entrenamiento de las métricas beta-VAE y FactorVAE (evaluación: la mitad)
+    ch3_score_batch: int = 64      # lote con un factor fijo en esas dos métricas
 
 
 PROFILES: dict[str, Profile] = {
@@ -46,6 +50,10 @@ PROFILES: dict[str, Profile] = {
                     lr=1e-3, k_is=5000, n_eval=10000, grid=10, traversal_steps=11, seeds=3, n_formas=100000,
                     n_toy=20000, steps_toy=10000),
 }
+# Capítulo 3 (desenredo): los valores por defecto de los campos ch3_* son los del perfil «full»
+# (los de disentanglement_lib); el perfil rápido los reduce aquí (solo se añaden líneas).
+PROFILES["fast"] = replace(PROFILES["fast"], ch3_formas_size=32, ch3_metric_points=1000, ch3_score_train=100,
+                           ch3_score_batch=32)
 
 
 def get_profile(name: str | None = None) -> Profile:

@@ -8,16 +8,20 @@ import torch
 from scipy import linalg
 from sklearn.neighbors import KNeighborsClassifier
 
+from .config import get_device
 from .data.batches import batches
 
 
 @torch.no_grad()
-def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chunk: int = 500) -> torch.Tensor:
+def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chunk: int = 500,
+                      device: str | torch.device | None = None) -> torch.Tensor:
     """log p(x) ~ log (1/k) sum_i w_i, con w_i = p(x, z_i) / q(z_i|x) y z_i ~ q(z|x); un valor por ejemplo.
 
     El modelo debe ofrecer ``log_weights(x, k) -> (k, lote)``. Las ``k`` muestras se procesan en trozos de
     ``chunk`` y se combinan con log-sum-exp, así que ``k = 5000`` no necesita más memoria que ``k = chunk``.
     El estimador es un límite inferior en esperanza (desigualdad de Jensen) que converge a log p(x) con k.
+    Se calcula en ``device`` (por defecto CUDA si la hay); el modelo vuelve después a su dispositivo y el
+    resultado se devuelve en la CPU.
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k debe ser un entero positivo; se recibió {k!r}.")
@@ -26,12 +30,15 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
     was = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
-    device = next(model.parameters()).device if hasattr(model, "parameters") else x.device
+    home = next(model.parameters()).device
+    device = torch.device(device) if device is not None else get_device()
+    model.to(device)
     out = []
     for (xb,) in batches(x, batch_size=batch_size):
         xb = xb.to(device)
         parts = [torch.logsumexp(model.log_weights(xb, min(chunk, k - i)), dim=0) for i in range(0, k, chunk)]
         out.append((torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)).cpu())
+    model.to(home)
     if hasattr(model, "train"):
         model.train(was)
     return torch.cat(out)
@@ -96,3 +103,7 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: in
         model.train(was)
     var = means.var(0)
     return int((var > threshold).sum()), var
+# Métricas de desenredo (capítulo 3): viven en su propio módulo y se reexportan aquí.
+from .disentanglement import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,  # noqa: E402
+                              format_table, formas_source, kl_per_dimension, metric_sizes, mig, mig_score,
+                              represent_with, summarize, train_and_score)

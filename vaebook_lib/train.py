@@ -1,15 +1,19 @@
 """El único bucle de entrenamiento del libro: todos los modelos se entrenan con ``fit``."""
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+from torch.distributions import Distribution
 from tqdm.auto import tqdm
 
+from . import distributed
 from .config import get_device, set_seed
 from .data.batches import batches, binarize as binarize_batch
 from .data.vision import ImageData
@@ -47,6 +51,50 @@ def _as_tensors(data) -> tuple[torch.Tensor, torch.Tensor | None]:
 Callback = Callable[[int, History, Model], "bool | None"]
 
 
+def _default_optimizer(model: Model, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Adam; en su versión fusionada (un solo núcleo para todos los parámetros) donde PyTorch la ofrece.
+
+    Es el mismo algoritmo con la misma aritmética en float32 (puede diferir en el último bit por el orden de
+    las operaciones) y ahorra varias pasadas por memoria en cada paso.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if device.type in ("cpu", "cuda") and all(p.dtype == torch.float32 for p in params):
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # versiones de PyTorch sin Adam fusionado en este dispositivo
+            pass
+    return torch.optim.Adam(params, lr=lr)
+
+
+@contextmanager
+def _no_distribution_checks():
+    """Sin la validación de argumentos de ``torch.distributions`` dentro del bucle.
+
+    Esa validación recorre en cada paso los parámetros y el lote enteros (¿binario?, ¿finito?), lo que cuesta
+    alrededor de un 10 % del paso de un VAE MLP en CPU, y no añade nada: ``check_input`` ya validó el lote y
+    una pérdida no finita la detecta el propio bucle con un mensaje claro.
+    """
+    old = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(old)
+
+
+def _binarize_fast(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Binarización dinámica como ``u < x`` con ``u ~ U[0, 1)``: P(1) = x, la misma ley que ``torch.bernoulli``
+    (otro flujo de números al azar), pero con un sorteo vectorizado, más de dos veces más rápido en CPU: en un
+    VAE MLP el sorteo de ``torch.bernoulli`` llegaba a ser un sexto del paso."""
+    return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
+
+
+def _check_range(x: torch.Tensor) -> None:
+    """Una sola comprobación de [0, 1] para todo el conjunto (en vez de una por lote al binarizar)."""
+    if x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
+        raise ValueError("Para binarizar, las intensidades deben estar en [0, 1] y no contener NaN.")
+
+
 def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
         binarize: bool = False, device: str | torch.device | None = None,
         optimizer: torch.optim.Optimizer | None = None, callbacks: Sequence[Callback] = (),
@@ -58,69 +106,124 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
       binarización fija, la misma en cada época, para que sus curvas sean comparables.
     - La validación usa exactamente el mismo objetivo que el entrenamiento, en modo ``eval`` y sin gradiente.
     - Cada ``callback(epoch, history, model)`` se llama al final de cada época; si devuelve ``True`` se para.
+    - El optimizador por defecto es Adam (fusionado donde PyTorch lo ofrece).
+    - Lanzado con ``torchrun --nproc_per_node=N``, el mismo bucle entrena con ``DistributedDataParallel``
+      (ver :mod:`vaebook_lib.distributed`): ``batch_size`` es el lote de cada proceso, el historial suma todos
+      los procesos y solo el proceso 0 muestra el progreso. Sin ``torchrun`` no cambia nada.
+    - Se entrena en ``device`` (CUDA si la hay) y al terminar el modelo vuelve al dispositivo en el que estaba
+      (la CPU, normalmente), en modo ``eval``: las celdas siguientes de un cuaderno funcionan igual con o sin GPU.
     """
     if epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise ValueError("epochs, batch_size y lr deben ser positivos.")
     x, y = _as_tensors(data)
     if len(x) == 0:
         raise ValueError("No hay datos de entrenamiento.")
-    device = torch.device(device) if device is not None else get_device()
+    if binarize:
+        _check_range(x)
+    ctx = distributed.setup(device)  # None sin torchrun: ni grupo de procesos ni coste alguno
+    device = ctx.device if ctx else torch.device(device) if device is not None else get_device()
     cpu_gen = set_seed(seed)
+    home = next(model.parameters()).device
     model.to(device)
     x = x.to(device)
     y = y.to(device) if y is not None else None
     tensors = (x,) if y is None else (x, y)
     if val is not None:
         vx, vy = _as_tensors(val)
+        if binarize:  # binarización fija de la validación
+            vx = binarize_batch(vx.cpu(), torch.Generator().manual_seed(seed + 1))
+        if ctx:  # cada proceso evalúa su parte de la validación; las sumas se juntan al final de la época
+            if len(vx) < ctx.world_size:
+                raise ValueError(f"La validación necesita al menos un ejemplo por proceso ({ctx.world_size}).")
+            vx, vy = vx[ctx.rank::ctx.world_size], (vy[ctx.rank::ctx.world_size] if vy is not None else None)
         vx = vx.to(device)
         vy = vy.to(device) if vy is not None else None
-        if binarize:  # binarización fija de la validación
-            vx = binarize_batch(vx.cpu(), torch.Generator().manual_seed(seed + 1)).to(device)
     if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    dev_gen = cpu_gen if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
+        optimizer = _default_optimizer(model, lr, device)
+    if ctx:
+        # La permutación se sortea con la semilla común (cpu_gen); el ruido del modelo (reparametrización,
+        # binarización) debe ser distinto en cada proceso, o todos sumarían el mismo ruido.
+        torch.manual_seed(seed + 1_000_003 * ctx.rank)
+        dev_gen = torch.Generator(device).manual_seed(seed + 1_000_003 * ctx.rank)
+        net = distributed.wrap(model, device)
+        n_local = -(-len(x) // ctx.world_size)
+    else:
+        dev_gen = cpu_gen if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
+        net = model
+        n_local = len(x)
     history = History()
-    steps_per_epoch = -(-len(x) // batch_size)
+    steps_per_epoch = -(-n_local // batch_size)
     total = epochs * steps_per_epoch
     if progress is None:
         progress = os.environ.get("VAEBOOK_PROGRESS", "1") not in ("0", "false", "no")
     bar = tqdm(range(epochs), desc=desc or f"Entrenando {model.key or type(model).__name__}",
-               unit="época", disable=not progress)
+               unit="época", disable=not progress or not distributed.is_main())
+    # En CPU comprobar la pérdida en cada paso es gratis; en GPU obligaría a sincronizar: se comprueba la suma
+    # de la época (un NaN o un infinito la contaminan).
+    check_each_step = device.type == "cpu"
     step = 0
     start = time.perf_counter()
     for epoch in bar:
-        model.train()
+        net.train()
         sums: dict[str, torch.Tensor] = {}
         count = 0
-        for batch in batches(*tensors, batch_size=batch_size, shuffle=True, generator=cpu_gen):
-            xb = binarize_batch(batch[0], dev_gen) if binarize else batch[0]
-            yb = batch[1] if len(batch) > 1 else None
-            model.schedule(step / total)
-            out = model(xb, yb)
-            if not torch.isfinite(out.loss):
-                raise FloatingPointError(f"La pérdida dejó de ser finita en la época {epoch + 1}, paso {step}: "
-                                         "pruebe con una tasa de aprendizaje menor.")
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
-            n = len(xb)
-            for k, v in out.terms.items():
-                sums[k] = sums.get(k, 0.0) + v.detach() * n
-            count += n
-            step += 1
-        for k, v in sums.items():
-            history.train[k].append(float(v) / count)
+        if ctx:
+            idx = distributed.shard(len(x), ctx.rank, ctx.world_size, cpu_gen).to(device)
+            epoch_batches = (tuple(t[i] for t in tensors) for i in idx.split(batch_size))
+        else:
+            epoch_batches = batches(*tensors, batch_size=batch_size, shuffle=True, generator=cpu_gen)
+        with _no_distribution_checks():
+            for batch in epoch_batches:
+                xb = _binarize_fast(batch[0], dev_gen) if binarize else batch[0]
+                yb = batch[1] if len(batch) > 1 else None
+                model.schedule(step / total)
+                out = net(xb, yb)
+                if check_each_step and not torch.isfinite(out.loss):
+                    raise FloatingPointError(f"La pérdida dejó de ser finita en la época {epoch + 1}, paso {step}: "
+                                             "pruebe con una tasa de aprendizaje menor.")
+                optimizer.zero_grad(set_to_none=True)
+                out.loss.backward()
+                optimizer.step()
+                n = len(xb)
+                for k, v in out.terms.items():
+                    sums[k] = sums.get(k, 0.0) + v.detach() * n
+                count += n
+                step += 1
+        keys = list(sums)  # mismo orden que los términos del modelo (y en todos los procesos)
+        totals = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64, device=device) for k in keys]
+                             + [torch.tensor(float(count), dtype=torch.float64, device=device)])
+        totals = distributed.all_reduce_sum(totals).tolist()
+        count = int(totals[-1])
+        if not check_each_step and not math.isfinite(totals[keys.index("loss")] if "loss" in keys else 0.0):
+            raise FloatingPointError(f"La pérdida dejó de ser finita en la época {epoch + 1}: "
+                                     "pruebe con una tasa de aprendizaje menor.")
+        for k, v in zip(keys, totals):
+            history.train[k].append(v / count)
         history.examples += count
         if val is not None:
-            for k, v in evaluate(model, vx, vy, batch_size=max(batch_size, 512)).items():
+            for k, v in _evaluate_sums(model, vx, vy, max(batch_size, 512), device).items():
                 history.val[k].append(v)
         shown = history.val if val is not None else history.train
         bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in shown.items() if k in ("loss", "elbo")})
-        if any(cb(epoch, history, model) for cb in callbacks):
+        stop = any(cb(epoch, history, model) for cb in callbacks)
+        if ctx:  # todos paran a la vez si alguno lo pide: si no, los demás esperarían para siempre
+            stop = bool(distributed.all_reduce_sum(torch.tensor([float(stop)], device=device)).item())
+        if stop:
             break
     history.seconds = time.perf_counter() - start
-    model.eval()
+    model.to(home).eval()
     return history
+
+
+def _evaluate_sums(model: Model, x: torch.Tensor, y: torch.Tensor | None, batch_size: int,
+                   device: torch.device) -> dict[str, float]:
+    """Como :func:`evaluate`; con entrenamiento distribuido, la media sobre las partes de todos los procesos."""
+    res = evaluate(model, x, y, batch_size=batch_size)
+    if not distributed.launched():
+        return res
+    t = torch.tensor([res[k] * len(x) for k in res] + [float(len(x))], dtype=torch.float64, device=device)
+    t = distributed.all_reduce_sum(t).tolist()
+    return {k: v / t[-1] for k, v in zip(res, t)}
 
 
 @torch.no_grad()

@@ -84,3 +84,16 @@ def latent_manifold(decode, n: int = 15, span: float = 2.5, title: str = "Varied
     fig, ax = plt.subplots(figsize=(7, 7))
     show_images(imgs.cpu(), nrow=n, title=title, ax=ax)
     return fig
+
+
+def show_filters(weight: torch.Tensor, side: int = 28, n: int = 32, nrow: int = 8, title: str = "Filtros", ax=None):
+    """Muestra las ``n`` primeras filas de una matriz de pesos (n_unidades, side*side) como imágenes.
+
+    Cada filtro se reescala a [0, 1] por separado (gris = 0 si el filtro es simétrico en signo).
+    """
+    w = weight.detach().float().cpu()[:n]
+    if w.ndim != 2 or w.shape[1] != side * side:
+        raise ValueError(f"Se esperaba una matriz (unidades, {side * side}); se recibió {tuple(w.shape)}.")
+    scale = w.abs().amax(1, keepdim=True).clamp_min(1e-12)
+    imgs = (0.5 + 0.5 * w / scale).view(-1, 1, side, side)
+    return show_images(imgs, nrow=nrow, title=title, ax=ax)

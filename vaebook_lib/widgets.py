@@ -70,7 +70,9 @@ def latent_traversal(model, z0: torch.Tensor | None = None, dims=None, span: flo
     parts = [W.HTML("<b>Recorrido latente</b>: cada deslizador mueve una dimensión de z "
                     f"en [−{span:g}, {span:g}] alrededor del punto de partida."), W.HBox(rows, layout=W.Layout(flex_flow="row wrap"))]
     if live:
-        combined = W.Image(value=to_png(decode(z0.reshape(1, -1))[0], scale * 2), format="png")
+        first = decode(z0.reshape(1, -1))[0]
+        combined = W.Image(value=to_png(first, scale * 2), format="png",
+                           layout=W.Layout(width=f"{first.shape[-1] * scale * 2}px"))
 
         def redraw(_=None):
             z = z0.clone()

@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+
+from vaebook_lib.applications import (anomaly_roc, codes, decoder_components, decoder_matrix, fit_linear_autoencoder, image_quality,
+                                      knn_accuracy, linear_autoencoder, pca_reconstruction, principal_angles,
+                                      reconstruction_scores, relative_error, survey_normalize,
+                                      threshold_for_fpr)
+from vaebook_lib.models import AE
+
+
+def synthetic(n=600, d=10, seed=0):
+    """Datos con 3 direcciones de varianza grande y bien separadas, más ruido pequeño."""
+    g = torch.Generator().manual_seed(seed)
+    basis, _ = torch.linalg.qr(torch.randn(d, 3, generator=g))
+    z = torch.randn(n, 3, generator=g) * torch.tensor([3.0, 2.0, 1.0])
+    return z @ basis.T + 0.05 * torch.randn(n, d, generator=g) + 5.0
+
+
+def test_survey_normalize_gives_covariance():
+    x = synthetic()
+    xn, mean = survey_normalize(x)
+    assert torch.allclose(xn.mean(0), torch.zeros(10), atol=1e-5)
+    cov = torch.from_numpy(np.cov(x.numpy(), rowvar=False, bias=True)).float()
+    assert torch.allclose(xn.T @ xn, cov, atol=1e-3)
+    other, _ = survey_normalize(x[:5], mean, len(x))
+    assert torch.allclose(other, xn[:5])
+    with pytest.raises(ValueError, match="NaN"):
+        survey_normalize(torch.tensor([[float("nan")], [1.0]]))
+
+
+def test_linear_ae_matches_pca_on_synthetic_data():
+    xn, _ = survey_normalize(synthetic())
+    model = linear_autoencoder(10, 3)
+    history = fit_linear_autoencoder(model, xn, epochs=20, batch_size=32, lr=0.1, decay=0.8)
+    assert history.train["loss"][-1] < history.train["loss"][0]
+    with torch.no_grad():
+        rec = model.reconstruct(xn)
+    pca, (pca_rec,) = pca_reconstruction(xn, 3)
+    e_ae, e_pca = relative_error(xn, rec), relative_error(xn, pca_rec)
+    assert e_pca <= e_ae <= e_pca + 1e-3      # PCA es el óptimo de rango 3; el AE llega a él
+    assert principal_angles(decoder_matrix(model), pca.components_.T).max() < 1.0
+    comps, var = decoder_components(decoder_matrix(model), xn)
+    assert np.all(np.diff(var) <= 0)
+    cos = np.abs((comps * pca.components_.T).sum(0))
+    assert np.all(cos > 0.999)
+    assert np.allclose(var, pca.explained_variance_ * (len(xn) - 1) / len(xn), rtol=0.02)
+
+
+def test_linear_autoencoder_has_frozen_zero_biases_and_bad_k():
+    model = linear_autoencoder(6, 2)
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    assert biases and all(not b.requires_grad and b.abs().sum() == 0 for b in biases)
+    with pytest.raises(ValueError, match="entre 1 y 6"):
+        linear_autoencoder(6, 7)
+    with pytest.raises(ValueError, match="reducción"):
+        fit_linear_autoencoder(model, torch.randn(4, 6), epochs=1, batch_size=2, decay=0.0)
+
+
+def test_decoder_components_exact_for_any_basis_of_the_subspace():
+    xn, _ = survey_normalize(synthetic())
+    pca, _ = pca_reconstruction(xn, 3)
+    mix = torch.randn(3, 3, generator=torch.Generator().manual_seed(1)).numpy()
+    w = pca.components_.T @ mix           # otra base (no ortogonal) del mismo subespacio
+    assert principal_angles(w, pca.components_.T).max() < 1e-3
+    comps, _ = decoder_components(w, xn)
+    assert np.allclose(np.abs(comps), np.abs(pca.components_.T), atol=1e-4)
+    with pytest.raises(ValueError, match="Se esperaba"):
+        decoder_components(w, xn[:, :5])
+
+
+def test_relative_error_and_knn_by_hand():
+    assert relative_error(np.array([[3.0, 4.0]]), np.array([[3.0, 0.0]])) == pytest.approx(16 / 25)
+    f_train = np.array([[0.0], [0.1], [1.0], [1.1]])
+    y_train = np.array([0, 0, 1, 1])
+    assert knn_accuracy(f_train, y_train, np.array([[0.05], [1.05], [0.9]]), np.array([0, 1, 0]),
+                        n_neighbors=1) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="dimensión"):
+        knn_accuracy(f_train, y_train, np.zeros((2, 2)), np.zeros(2))
+
+
+def test_codes_and_reconstruction_scores():
+    model = AE(in_shape=(1, 4, 4), latent_dim=3, hidden=(5,))
+    x = torch.rand(7, 1, 4, 4)
+    assert codes(model, x, batch_size=3).shape == (7, 3)
+    s = reconstruction_scores(model, x, batch_size=3)
+    with torch.no_grad():
+        expected = ((model.decode(model.encode(x)) - x) ** 2).sum((1, 2, 3)).numpy()
+    assert np.allclose(s, expected, rtol=1e-5)
+
+
+def test_anomaly_roc_and_threshold():
+    roc = anomaly_roc([0.1, 0.2, 0.3], [0.25, 0.4])
+    # pares (anómalo > normal): 0.25 gana a 0.1 y 0.2; 0.4 gana a los tres -> 5/6
+    assert roc["auc"] == pytest.approx(5 / 6)
+    assert roc["fpr"][0] == 0 and roc["tpr"][-1] == 1
+    assert anomaly_roc([0.0, 0.1], [1.0, 2.0])["auc"] == 1.0
+    normal = np.arange(100.0)
+    t = threshold_for_fpr(normal, 0.1)
+    assert (normal > t).mean() == pytest.approx(0.1, abs=0.011)
+    with pytest.raises(ValueError, match="falsos positivos"):
+        threshold_for_fpr(normal, 1.5)
+    with pytest.raises(ValueError, match="anómalos"):
+        anomaly_roc([], [1.0])
+
+
+def test_image_quality_psnr_by_hand_and_ssim_of_identical():
+    ref = torch.full((2, 1, 8, 8), 0.5)
+    noisy = ref + 0.1                 # MSE = 0.01 -> PSNR = 10 log10(1 / 0.01) = 20 dB
+    q = image_quality(ref, noisy)
+    assert q["psnr"] == pytest.approx(20.0, abs=1e-3)
+    x = torch.rand(2, 1, 16, 16)
+    assert image_quality(x, x)["ssim"] == pytest.approx(1.0, abs=1e-4)
+    assert image_quality(x, (x + 0.3 * torch.randn_like(x)).clamp(0, 1))["ssim"] < 0.9
+    with pytest.raises(ValueError, match="igual forma"):
+        image_quality(x, x[:1])

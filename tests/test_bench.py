@@ -1,0 +1,92 @@
+"""Piezas del banco de pruebas: conteo de FLOP, forma de las medidas JSON, tabla y selección de cuadernos."""
+import json
+
+import nbformat
+import pytest
+import torch
+
+from vaebook_lib import bench
+
+
+def test_flops_of_the_mlp_vae_match_the_hand_count():
+    # 784-400-(2x20) y 20-400-784: 2 FLOP por multiplicación-suma; atrás, el doble (gradiente de los pesos y
+    # de la entrada de cada capa) salvo el gradiente respecto a los píxeles, que nadie pide.
+    layers = [(784, 400), (400, 40), (20, 400), (400, 784)]
+    forward = sum(2 * a * b for a, b in layers)
+    hand = 3 * forward - 2 * 784 * 400
+    assert hand == 3_280_000
+    assert bench.flops_per_example(bench.bench_model("mlp")) == hand
+
+
+def test_conv_model_costs_more_and_bad_arguments_raise():
+    assert bench.flops_per_example(bench.bench_model("conv")) > 3_280_000
+    with pytest.raises(ValueError, match="Arquitectura"):
+        bench.bench_model("rnn")
+    with pytest.raises(ValueError, match="positivo"):
+        bench.bench_data(0)
+    with pytest.raises(ValueError, match="rounds"):
+        bench.measure_loop(rounds=0)
+
+
+def test_measure_loop_record_is_json_and_consistent():
+    rec = bench.measure_loop("mlp", batch_size=32, examples=64, rounds=2, peak=1e11, peak_sizes=(128,))
+    json.dumps(rec)
+    assert rec["kind"] == "loop" and rec["model"] == "vae-mlp" and rec["device"] == "cpu"
+    for key in ("fit_eps_best", "bare_eps_best", "ratio_median", "peak_memory_mb"):
+        assert rec[key] > 0
+    assert rec["fit_eps_best"] >= rec["fit_eps_median"]
+    assert rec["fit_peak_fraction_best"] == pytest.approx(rec["flops_per_example"] * rec["fit_eps_best"] / 1e11)
+    assert 0 < rec["fit_peak_fraction"] and rec["peak_gflops_median"] > 0
+
+
+def test_main_prints_one_json_object_per_measurement_and_a_table(capsys):
+    records = bench.main(["--skip-notebooks", "--archs", "mlp", "--batch-sizes", "32", "--examples", "64",
+                          "--rounds", "1", "--devices", "cpu", "--peak-sizes", "128"])
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert lines == records and [r["kind"] for r in records] == ["machine", "loop"]
+    assert records[0]["matmul_peak_gflops"] > 0
+    assert "vae-mlp" in out and "fit/mano" in out
+
+
+def test_format_table_lists_notebooks_and_the_total():
+    recs = [{"kind": "notebook", "path": "book/a.ipynb", "seconds": 2.0, "passed": True, "max_rss_mb": 300.0},
+            {"kind": "notebook", "path": "book/b.ipynb", "seconds": 3.5, "passed": False, "max_rss_mb": 310.0},
+            {"kind": "book", "notebooks": 2, "seconds": 5.5, "failed": 1}]
+    table = bench.format_table(recs)
+    assert "book/a.ipynb" in table and "FALLA" in table and "5.5 s en 2 cuadernos (1 fallan)" in table
+
+
+def _notebook(path, source):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def test_find_and_measure_notebooks(tmp_path):
+    _notebook(tmp_path / "book" / "01" / "uno.ipynb", "assert 1 + 1 == 2")
+    _notebook(tmp_path / "book" / "02" / "dos.ipynb", "x = 1")
+    assert [p.name for p in bench.find_notebooks(None, tmp_path)] == ["uno.ipynb", "dos.ipynb"]
+    assert [p.name for p in bench.find_notebooks(["02/"], tmp_path)] == ["dos.ipynb"]
+    with pytest.raises(ValueError, match="Ningún cuaderno"):
+        bench.find_notebooks(["no-existe"], tmp_path)
+    rec = bench.measure_notebook(tmp_path / "book" / "01" / "uno.ipynb", tmp_path)
+    assert rec["kind"] == "notebook" and rec["passed"], rec
+    assert rec["path"] == "book/01/uno.ipynb" and rec["seconds"] > 0 and rec["max_rss_mb"] > 0
+
+
+def test_nbval_command_is_the_make_test_one(tmp_path):
+    cmd, env = bench._nbval([tmp_path / "a.ipynb"], tmp_path, workers=2)
+    for flag in ("--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider"):
+        assert flag in cmd
+    assert cmd[cmd.index("-n") + 1] == "2" and cmd[cmd.index("--dist") + 1] == "loadfile"
+    assert env["VAEBOOK_PROFILE"] == "fast" and env["PYTHONPATH"].startswith(str(tmp_path))
+    assert "-n" not in bench._nbval([tmp_path / "a.ipynb"], tmp_path)[0]
+
+
+def test_cpu_clock_is_accepted_on_cpu_only():
+    rec = bench.measure_loop("mlp", batch_size=32, examples=64, rounds=1, peak_sizes=(128,), clock="cpu")
+    assert rec["clock"] == "cpu" and rec["fit_eps_best"] > 0
+    with pytest.raises(ValueError, match="Reloj"):
+        bench.measure_loop(rounds=1, clock="sundial")

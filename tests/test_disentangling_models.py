@@ -1,0 +1,223 @@
+"""Pruebas de beta-VAE, beta-VAE con capacidad, beta-TCVAE y DIP-VAE: su matemática, no solo sus formas."""
+import math
+
+import pytest
+import torch
+from torch.distributions import Normal
+
+from vaebook_lib import fit
+from vaebook_lib.models import MODELS, load, save
+from vaebook_lib.models.beta_tcvae import kl_decomposition
+from vaebook_lib.models.dip_vae import dip_covariance, dip_penalty
+
+SHAPE = (1, 8, 8)
+SMALL = dict(in_shape=SHAPE, latent_dim=3, hidden=(16,))
+KEYS = ("beta_vae", "beta_vae_capacity", "beta_tcvae", "dip_vae")
+
+
+def binary_batch(n=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.full((n, *SHAPE), 0.3), generator=g)
+
+
+def test_registered():
+    for key in KEYS:
+        assert MODELS[key].key == key
+
+
+def test_beta_one_equals_vae():
+    x = binary_batch()
+    vae = MODELS["vae"](**SMALL)
+    beta = MODELS["beta_vae"](beta=1.0, **SMALL)
+    beta.load_state_dict(vae.state_dict())
+    torch.manual_seed(3)
+    a = vae(x)
+    torch.manual_seed(3)
+    b = beta(x)
+    assert torch.allclose(a.loss, b.loss)
+    torch.manual_seed(3)
+    c = MODELS["beta_vae"](beta=4.0, **SMALL)
+    c.load_state_dict(vae.state_dict())
+    out = c(x)
+    # Con beta = 4 la pérdida es recon + 4 KL (y ya no la -ELBO).
+    assert torch.allclose(out.loss, out.terms["recon"] + 4 * out.terms["kl"], rtol=1e-5)
+    assert out.loss > a.loss
+
+
+def test_capacity_schedule_values():
+    m = MODELS["beta_vae_capacity"](c_max=20.0, c_stop=0.5, **SMALL)
+    for progress, expected in [(0.0, 0.0), (0.25, 10.0), (0.5, 20.0), (0.9, 20.0)]:
+        m.schedule(progress)
+        assert m.capacity.item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="avance"):
+        m.schedule(1.5)
+
+
+def test_capacity_follows_training_loop_and_loss():
+    x = binary_batch(64)
+    m = MODELS["beta_vae_capacity"](c_max=10.0, gamma=100.0, **SMALL)
+    seen = []
+    fit(m, x, epochs=2, batch_size=16, seed=0, device="cpu",
+        callbacks=[lambda e, h, mod: seen.append(mod.capacity.item())])
+    total = 2 * 4
+    # Al final de cada época C vale c_max · (último paso / total): crece linealmente con el avance.
+    assert seen == pytest.approx([10.0 * 3 / total, 10.0 * 7 / total])
+    out = m(x)
+    assert torch.allclose(out.loss, out.terms["recon"] + 100.0 * (out.terms["kl"] - m.capacity).abs(), rtol=1e-5)
+
+
+def brute_force_log_qz(mu, sd, z, n_data):
+    """log q(z_i) con MWS escrito con bucles: log( (1/(N M)) sum_j prod_d N(z_id; mu_jd, sd_jd) )."""
+    m, d = mu.shape
+    out = []
+    for i in range(m):
+        total = 0.0
+        for j in range(m):
+            dens = 1.0
+            for k in range(d):
+                dens *= math.exp(-0.5 * ((z[i, k] - mu[j, k]) / sd[j, k]) ** 2) / (sd[j, k] * math.sqrt(2 * math.pi))
+            total += dens
+        out.append(math.log(total / (n_data * m)))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_kl_decomposition_sums_and_matches_brute_force():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(6, 2, generator=g, dtype=torch.float64)
+    sd = 0.5 + torch.rand(6, 2, generator=g, dtype=torch.float64)
+    qz = Normal(mu, sd)
+    z = mu + sd * torch.randn(6, 2, generator=g, dtype=torch.float64)
+    parts = kl_decomposition(qz, z, dataset_size=100)
+    total = parts["mi"] + parts["tc"] + parts["dim_kl"]
+    assert torch.allclose(total, parts["kl_mc"])
+    log_qz_x = qz.log_prob(z).sum(-1)
+    assert torch.allclose(log_qz_x - parts["mi"], brute_force_log_qz(mu, sd, z, 100))
+    # La correlación total de un código con una sola dimensión es cero.
+    one = kl_decomposition(Normal(mu[:, :1], sd[:, :1]), z[:, :1], 100)
+    assert torch.allclose(one["tc"], torch.zeros(6, dtype=torch.float64))
+    with pytest.raises(ValueError, match="positivo"):
+        kl_decomposition(qz, z, 0)
+
+
+def test_mss_exact_when_batch_is_dataset_and_both_sum_to_kl():
+    g = torch.Generator().manual_seed(1)
+    mu = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    sd = 0.3 + torch.rand(7, 3, generator=g, dtype=torch.float64)
+    qz = Normal(mu, sd)
+    z = qz.sample((1,)).squeeze(0)
+    parts = kl_decomposition(qz, z, dataset_size=7, sampling="mss")
+    # Con M = N, q(z) = (1/N) sum_j q(z|x_j) exacta sobre el lote: la mezcla de todas las posteriores.
+    exact = torch.logsumexp(Normal(mu[None], sd[None]).log_prob(z[:, None]).sum(-1), 1) - math.log(7)
+    assert torch.allclose(qz.log_prob(z).sum(-1) - parts["mi"], exact)
+    mws = kl_decomposition(qz, z, dataset_size=7, sampling="mws")
+    assert torch.allclose(parts["mi"] + parts["tc"] + parts["dim_kl"], mws["mi"] + mws["tc"] + mws["dim_kl"])
+    # MWS subestima log q(z) exactamente en log M en este caso (pesos 1/(N M) frente a 1/N).
+    assert torch.allclose(mws["mi"] - parts["mi"], torch.full((7,), math.log(7), dtype=torch.float64))
+    with pytest.raises(ValueError, match="desconocido"):
+        kl_decomposition(qz, z, 7, sampling="xyz")
+
+
+def test_tcvae_terms_sum_to_kl_estimate_and_match_analytic_kl():
+    x = binary_batch(256)
+    m = MODELS["beta_tcvae"](alpha=1.0, beta=1.0, gamma=1.0, dataset_size=1000, **SMALL)
+    out = m(x)
+    t = out.terms
+    assert {"mi", "tc", "dim_kl", "kl_mc", "kl"} <= set(t)
+    assert torch.allclose(t["mi"] + t["tc"] + t["dim_kl"], t["kl_mc"], atol=1e-4)
+    # La estimación de Monte Carlo de la KL se acerca a la KL analítica.
+    assert abs(t["kl_mc"] - t["kl"]) < 0.15 * t["kl"].abs() + 0.05
+    # Con alpha = beta = gamma = 1 la pérdida es recon + la KL estimada.
+    assert torch.allclose(out.loss, t["recon"] + t["kl_mc"], rtol=1e-5)
+    with pytest.raises(ValueError, match="dataset_size"):
+        MODELS["beta_tcvae"](dataset_size=0, **SMALL)
+
+
+def test_tcvae_beta_weights_only_tc():
+    x = binary_batch(32)
+    a = MODELS["beta_tcvae"](beta=1.0, dataset_size=500, **SMALL)
+    b = MODELS["beta_tcvae"](beta=7.0, dataset_size=500, **SMALL)
+    b.load_state_dict(a.state_dict())
+    torch.manual_seed(1)
+    oa = a(x)
+    torch.manual_seed(1)
+    ob = b(x)
+    assert torch.allclose(ob.loss - oa.loss, 6.0 * oa.terms["tc"], atol=1e-4)
+
+
+def test_dip_penalty_zero_for_identity_positive_otherwise():
+    eye = torch.eye(4)
+    assert dip_penalty(eye, 10.0, 100.0).item() == 0.0
+    off = eye.clone()
+    off[0, 1] = off[1, 0] = 0.5
+    assert dip_penalty(off, 10.0, 100.0).item() == pytest.approx(10.0 * 2 * 0.25)
+    assert dip_penalty(2 * eye, 10.0, 100.0).item() == pytest.approx(100.0 * 4)
+    with pytest.raises(ValueError, match="cuadrada"):
+        dip_penalty(torch.ones(2, 3), 1.0, 1.0)
+
+
+def test_dip_covariance_types():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(5000, 2, generator=g) @ torch.tensor([[1.0, 0.0], [0.8, 0.6]])
+    qz = Normal(mu, torch.full_like(mu, 0.5))
+    c1 = dip_covariance(qz, "i")
+    c2 = dip_covariance(qz, "ii")
+    assert torch.allclose(c1, torch.cov(mu.T, correction=0), atol=1e-4)
+    assert torch.allclose(c2 - c1, torch.diag(torch.full((2,), 0.25)), atol=1e-5)
+    with pytest.raises(ValueError, match="desconocido"):
+        dip_covariance(qz, "iii")
+
+
+def test_dip_vae_lambdas_and_loss():
+    assert MODELS["dip_vae"](dip_type="i", lambda_od=5.0, **SMALL).config.lambda_diag == 50.0
+    assert MODELS["dip_vae"](dip_type="ii", lambda_od=5.0, **SMALL).config.lambda_diag == 5.0
+    x = binary_batch(32)
+    m = MODELS["dip_vae"](dip_type="ii", **SMALL)
+    out = m(x)
+    assert out.terms["dip"] > 0
+    assert torch.allclose(out.loss, out.terms["recon"] + out.terms["kl"] + out.terms["dip"], rtol=1e-5)
+    with pytest.raises(ValueError, match="desconocido"):
+        MODELS["dip_vae"](dip_type="iii", **SMALL)
+
+
+def test_dip_penalty_gradient_reaches_encoder_only():
+    x = binary_batch(32)
+    m = MODELS["dip_vae"](**SMALL)
+    qz = m.posterior(x)
+    dip_penalty(dip_covariance(qz, "i"), 1.0, 1.0).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.encoder.parameters())
+    assert all(p.grad is None for p in m.decoder.parameters())
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_save_load_same_outputs(tmp_path, key):
+    x = binary_batch(8)
+    m = MODELS[key](**SMALL)
+    if key == "beta_vae_capacity":
+        m.schedule(0.3)
+    path = tmp_path / "m.pt"
+    save(m, path)
+    back = load(path)
+    assert type(back) is type(m) and back.config == m.config
+    m.eval()
+    back.eval()
+    torch.manual_seed(5)
+    a = m(x)
+    torch.manual_seed(5)
+    b = back(x)
+    assert torch.allclose(a.loss, b.loss) and torch.allclose(m.encode(x), back.encode(x))
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_bad_input_spanish(key):
+    m = MODELS[key](**SMALL)
+    with pytest.raises(ValueError, match="forma"):
+        m(torch.zeros(4, 1, 9, 9))
+    with pytest.raises(ValueError, match="binario"):
+        m(torch.full((4, *SHAPE), 0.5))
+
+
+def test_bad_weights_spanish():
+    with pytest.raises(ValueError, match="negativo"):
+        MODELS["beta_vae"](beta=-1.0, **SMALL)
+    with pytest.raises(ValueError, match="c_stop"):
+        MODELS["beta_vae_capacity"](c_stop=0.0, **SMALL)

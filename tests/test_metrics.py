@@ -1,0 +1,43 @@
+"""Pruebas de las métricas: el estimador de log p(x) por muestreo de importancia frente al valor exacto."""
+import pytest
+import torch
+
+from vaebook_lib.metrics import log_likelihood_is
+from vaebook_lib.models import LinearGaussian
+
+
+def _model():
+    g = torch.Generator().manual_seed(0)
+    m = LinearGaussian.from_weights(torch.randn(4, 2, generator=g), torch.randn(4, generator=g), sigma=0.6)
+    with torch.no_grad():                       # un codificador razonable pero no exacto
+        m.set_optimal_encoder()
+        m.A.mul_(0.7)
+        m.q_log_scale.add_(0.4)
+    return m, m.sample(200, g)
+
+
+def test_log_likelihood_is_converges_to_exact():
+    m, x = _model()
+    exact = m.log_marginal(x)
+    gaps = [(exact - log_likelihood_is(m, x, k)).mean().item() for k in (1, 10, 100, 2000)]
+    assert all(a > b for a, b in zip(gaps, gaps[1:]))       # se acerca al crecer k
+    assert gaps[0] > 0.2                                     # con k = 1 es (en media) la ELBO: queda lejos
+    assert abs(gaps[-1]) < 0.01                              # con k = 2000, casi exacta
+    assert abs((exact - m.elbo(x)).mean().item() - gaps[0]) < 0.1
+
+
+def test_log_likelihood_is_chunks_are_consistent():
+    m, x = _model()
+    torch.manual_seed(1)
+    a = log_likelihood_is(m, x[:20], 3000, chunk=3000)
+    torch.manual_seed(2)
+    b = log_likelihood_is(m, x[:20], 3000, chunk=250)
+    assert torch.allclose(a, b, atol=0.1)   # un error de normalización daría log(12) ~ 2.5
+
+
+def test_log_likelihood_is_bad_input():
+    m, x = _model()
+    with pytest.raises(ValueError, match="entero positivo"):
+        log_likelihood_is(m, x, 0)
+    with pytest.raises(ValueError, match="log_weights"):
+        log_likelihood_is(torch.nn.Linear(2, 2), x, 5)

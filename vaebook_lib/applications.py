@@ -1,0 +1,163 @@
+"""Aplicaciones típicas de los autocodificadores (survey, sección 1.5).
+
+- compresión: normalización del survey, AE lineal frente a PCA (error, ángulos principales, componentes);
+- clasificación con atributos latentes: k vecinos más próximos sobre los códigos;
+- detección de anomalías: error de reconstrucción como puntuación, curva ROC y umbral;
+- atenuación de ruido: PSNR y SSIM.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.linalg import subspace_angles
+from sklearn.decomposition import PCA
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.neighbors import KNeighborsClassifier
+from torch import nn
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from .data.batches import batches
+from .models.ae import AE
+from .train import fit
+
+
+def survey_normalize(x: torch.Tensor, mean: torch.Tensor | None = None, m: int | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_hat_ij = (x_ij - media_j) / sqrt(M) sobre los datos aplanados (N, D); devuelve (x_hat, media).
+
+    Con ``mean`` y ``m`` dados (los del entrenamiento) se normalizan otros datos igual que aquellos.
+    Así x_hatᵀ x_hat es la matriz de covarianza empírica y la pérdida cuadrática total es el error medio.
+    """
+    flat = x.flatten(1).float()
+    if not torch.isfinite(flat).all():
+        raise ValueError("Los datos a normalizar contienen NaN o valores infinitos.")
+    if len(flat) < 2:
+        raise ValueError("Hacen falta al menos dos ejemplos para centrar los datos.")
+    mean = flat.mean(0) if mean is None else mean
+    m = len(flat) if m is None else m
+    return (flat - mean) / m ** 0.5, mean
+
+
+def linear_autoencoder(dim: int, k: int) -> AE:
+    """AE lineal D·E sin sesgos (los datos ya están centrados): codificador R^dim -> R^k y decodificador de vuelta."""
+    if not 1 <= k <= dim:
+        raise ValueError(f"La dimensión del código k debe estar entre 1 y {dim}; se recibió {k}.")
+    model = AE(in_shape=(dim,), latent_dim=k, hidden=(), activation="identity", output="identity")
+    for layer in model.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.zeros_(layer.bias)
+            layer.bias.requires_grad_(False)
+    return model
+
+
+def fit_linear_autoencoder(model: AE, x: torch.Tensor, *, epochs: int, batch_size: int, lr: float = 1e-2,
+                           decay: float = 0.6, seed: int = 0):
+    """Entrena un AE lineal con el bucle común (``fit``), Adam y una tasa que se multiplica por ``decay`` en cada época.
+
+    Sin reducir la tasa, el ruido de los minilotes deja mal resueltas las direcciones de menor varianza del
+    subespacio principal; con ella el AE llega al error de PCA en pocas épocas.
+    """
+    if not 0 < decay <= 1:
+        raise ValueError(f"El factor de reducción de la tasa debe estar en (0, 1]; se recibió {decay}.")
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+    def shrink(epoch, history, _model):
+        for group in opt.param_groups:
+            group["lr"] *= decay
+
+    return fit(model, x, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=opt, callbacks=[shrink])
+
+
+def decoder_matrix(model: AE) -> torch.Tensor:
+    """La matriz (D, k) del decodificador de un AE lineal de :func:`linear_autoencoder`."""
+    return next(m for m in model.decoder.modules() if isinstance(m, nn.Linear)).weight.detach()
+
+
+def relative_error(x: torch.Tensor | np.ndarray, x_hat: torch.Tensor | np.ndarray) -> float:
+    """||x - x_hat||_F^2 / ||x||_F^2: la fracción de la varianza (de datos centrados) que no se reconstruye."""
+    x, x_hat = np.asarray(x, dtype=np.float64), np.asarray(x_hat, dtype=np.float64)
+    if x.shape != x_hat.shape:
+        raise ValueError(f"Formas distintas: {x.shape} y {x_hat.shape}.")
+    return float(((x - x_hat) ** 2).sum() / (x ** 2).sum())
+
+
+def pca_reconstruction(x_train: torch.Tensor, k: int, *others: torch.Tensor) -> tuple[PCA, list[np.ndarray]]:
+    """Ajusta un PCA de rango k en ``x_train`` (N, D) y devuelve (pca, [reconstrucción de x_train, de others...])."""
+    pca = PCA(n_components=k, svd_solver="full").fit(np.asarray(x_train))
+    recs = [pca.inverse_transform(pca.transform(np.asarray(x))) for x in (x_train, *others)]
+    return pca, recs
+
+
+def principal_angles(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Ángulos principales (en grados, de mayor a menor) entre los espacios columna de ``a`` y ``b``."""
+    return np.degrees(subspace_angles(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)))
+
+
+def decoder_components(w_dec: torch.Tensor | np.ndarray, x: torch.Tensor | np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Componentes principales ordenadas a partir del decodificador de un AE lineal (Plaut, 2018).
+
+    La SVD del decodificador, W = U S Vᵀ, da una base ortonormal U de su espacio columna (el subespacio
+    principal); la SVD de los datos proyectados X U (un problema k x k) la gira y ordena por varianza.
+    Devuelve (componentes (D, k), varianzas (k,)) con el signo fijado para que la mayor entrada sea positiva.
+    """
+    w, x = np.asarray(w_dec, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    if w.ndim != 2 or x.ndim != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"Se esperaba W (D, k) y X (N, D); se recibió W {w.shape} y X {x.shape}.")
+    u, _, _ = np.linalg.svd(w, full_matrices=False)
+    _, s, vt = np.linalg.svd(x @ u, full_matrices=False)
+    comps = u @ vt.T
+    signs = np.sign(comps[np.abs(comps).argmax(0), np.arange(comps.shape[1])])
+    return comps * signs, s ** 2 / len(x)
+
+
+@torch.no_grad()
+def codes(model, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+    """Códigos E(x) de un modelo (modo evaluación) como array (N, k)."""
+    model.eval()
+    return torch.cat([model.encode(b[0]) for b in batches(x, batch_size=batch_size)]).cpu().numpy()
+
+
+def knn_accuracy(f_train, y_train, f_test, y_test, n_neighbors: int = 5) -> float:
+    """Exactitud de un clasificador de k vecinos (distancia euclídea) entrenado con (f_train, y_train)."""
+    f_train, f_test = np.asarray(f_train).reshape(len(f_train), -1), np.asarray(f_test).reshape(len(f_test), -1)
+    if f_train.shape[1] != f_test.shape[1]:
+        raise ValueError(f"Los atributos de entrenamiento ({f_train.shape[1]}) y de prueba ({f_test.shape[1]}) "
+                         "deben tener la misma dimensión.")
+    clf = KNeighborsClassifier(n_neighbors=n_neighbors).fit(f_train, np.asarray(y_train))
+    return float(clf.score(f_test, np.asarray(y_test)))
+
+
+@torch.no_grad()
+def reconstruction_scores(model, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+    """Puntuación de anomalía: ||x - D(E(x))||^2 por ejemplo (sumada sobre los píxeles)."""
+    out = [(model.reconstruct(b[0]) - b[0]).pow(2).flatten(1).sum(1) for b in batches(x, batch_size=batch_size)]
+    return torch.cat(out).cpu().numpy()
+
+
+def anomaly_roc(scores_normal, scores_anomalous) -> dict[str, np.ndarray | float]:
+    """Curva ROC y AUC de la puntuación (mayor = más anómalo); las anomalías son la clase positiva."""
+    s0, s1 = np.asarray(scores_normal), np.asarray(scores_anomalous)
+    if len(s0) == 0 or len(s1) == 0:
+        raise ValueError("Hacen falta ejemplos normales y anómalos para la curva ROC.")
+    y = np.r_[np.zeros(len(s0)), np.ones(len(s1))]
+    s = np.r_[s0, s1]
+    fpr, tpr, thr = roc_curve(y, s)
+    return {"fpr": fpr, "tpr": tpr, "thresholds": thr, "auc": float(roc_auc_score(y, s))}
+
+
+def threshold_for_fpr(scores_normal, fpr: float = 0.05) -> float:
+    """Umbral que deja por encima una fracción ``fpr`` de los ejemplos normales (de validación): su cuantil."""
+    if not 0 < fpr < 1:
+        raise ValueError(f"La tasa de falsos positivos debe estar en (0, 1); se recibió {fpr}.")
+    return float(np.quantile(np.asarray(scores_normal), 1 - fpr))
+
+
+def image_quality(reference: torch.Tensor, images: torch.Tensor) -> dict[str, float]:
+    """PSNR (dB) y SSIM medios por imagen de ``images`` frente a ``reference``, ambos (N, C, H, W) en [0, 1]."""
+    if reference.shape != images.shape or reference.ndim != 4:
+        raise ValueError(f"Se esperaban dos lotes (N, C, H, W) de igual forma; se recibió "
+                         f"{tuple(reference.shape)} y {tuple(images.shape)}.")
+    psnr = peak_signal_noise_ratio(images, reference, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    ssim = structural_similarity_index_measure(images, reference, data_range=1.0, reduction="none")
+    return {"psnr": float(psnr.mean()), "ssim": float(ssim.mean())}

@@ -1,0 +1,91 @@
+"""beta-VAE (Higgins et al., 2016) y beta-VAE con capacidad controlada (Burgess et al., 2018).
+
+Los dos son «un VAE con otra pérdida»: mismo codificador gaussiano, mismo decodificador; cambia cómo pesa la KL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..losses import kl_to_standard_normal
+from .vae import VAE, VAEConfig, VAEOutput
+
+
+@dataclass
+class BetaVAEConfig(VAEConfig):
+    beta: float = 4.0                 # peso de la KL (beta = 1 es el VAE)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.beta < 0:
+            raise ValueError(f"beta debe ser no negativo; se recibió {self.beta}.")
+
+
+class BetaVAE(VAE):
+    """Objetivo beta-VAE (Higgins et al.): pérdida = E_q[-log p(x|z)] + beta · KL(q(z|x) || p(z))."""
+
+    key = "beta_vae"
+    Config = BetaVAEConfig
+
+    def kl_penalty(self, kl: torch.Tensor) -> torch.Tensor:
+        """Lo que se suma a la reconstrucción, por ejemplo."""
+        return self.config.beta * kl
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        self.check_input(x)
+        qz = self.posterior(x)
+        z = qz.rsample()
+        px = self.likelihood(z)
+        rec = -px.log_prob(x)                  # -log p(x|z), sumado sobre los píxeles
+        kl = kl_to_standard_normal(qz)         # KL analítica, sumada sobre el latente
+        loss = (rec + self.kl_penalty(kl)).mean()
+        elbo = -(rec + kl)                     # la ELBO sin pesos, para comparar con el VAE
+        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
+                 "elbo": elbo.mean().detach(), **self.extra_terms()}
+        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, qz=qz, elbo=elbo.detach())
+
+    def extra_terms(self) -> dict[str, torch.Tensor]:
+        return {}
+
+
+@dataclass
+class BetaVAECapacityConfig(VAEConfig):
+    gamma: float = 1000.0             # peso de |KL - C|
+    c_max: float = 25.0               # capacidad final C_max, en nats
+    c_stop: float = 1.0               # fracción del entrenamiento en la que C llega a C_max
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.gamma < 0 or self.c_max < 0:
+            raise ValueError(f"gamma y c_max deben ser no negativos; se recibió gamma={self.gamma}, "
+                             f"c_max={self.c_max}.")
+        if not 0 < self.c_stop <= 1:
+            raise ValueError(f"c_stop debe estar en (0, 1]; se recibió {self.c_stop}.")
+
+
+class BetaVAECapacity(BetaVAE):
+    """Objetivo con capacidad controlada (Burgess et al., sec. 5): pérdida = E_q[-log p(x|z)] + gamma · |KL(q(z|x) || p(z)) - C|.
+
+    La capacidad C crece linealmente de 0 a ``c_max`` en la fracción ``c_stop`` del entrenamiento; el bucle la
+    actualiza antes de cada lote con :meth:`schedule`. Es un búfer: se guarda y se carga con el modelo.
+    """
+
+    key = "beta_vae_capacity"
+    Config = BetaVAECapacityConfig
+
+    def __init__(self, config: BetaVAECapacityConfig | None = None, **overrides):
+        super().__init__(config, **overrides)
+        self.register_buffer("capacity", torch.tensor(0.0))
+
+    def schedule(self, progress: float) -> None:
+        if not 0 <= progress <= 1:
+            raise ValueError(f"El avance del entrenamiento debe estar en [0, 1]; se recibió {progress}.")
+        self.capacity.fill_(self.config.c_max * min(1.0, progress / self.config.c_stop))
+
+    def kl_penalty(self, kl: torch.Tensor) -> torch.Tensor:
+        # |KL - C| se aplica a la KL media del lote, como en el artículo (la capacidad es del código, no de x).
+        return self.config.gamma * (kl.mean() - self.capacity).abs().expand_as(kl)
+
+    def extra_terms(self) -> dict[str, torch.Tensor]:
+        return {"capacity": self.capacity.detach().clone()}
