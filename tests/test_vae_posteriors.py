@@ -147,12 +147,12 @@ def test_annealed_loss_uses_weight_and_free_bits():
     m.schedule(0.0)
     torch.manual_seed(1)
     out = m(x)
-    assert float(out.loss) == pytest.approx(float(out.terms["recon"]), rel=1e-5)     # peso 0: solo la reconstrucción
+    assert float(out.loss.detach()) == pytest.approx(float(out.terms["recon"]), rel=1e-5)     # peso 0: solo la reconstrucción
     fb = AnnealedVAE(free_bits=100.0, **SMALL)
     fb.load_state_dict(m.state_dict())
     torch.manual_seed(1)
     out = fb(x)
-    assert float(out.loss) == pytest.approx(float(out.terms["recon"]) + 3 * 100.0, rel=1e-5)
+    assert float(out.loss.detach()) == pytest.approx(float(out.terms["recon"]) + 3 * 100.0, rel=1e-5)
 
 
 class _FixedEncoder(torch.nn.Module):

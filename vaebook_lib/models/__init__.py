@@ -13,12 +13,11 @@ from .vae_annealed import AnnealedVAE, AnnealedVAEConfig
 from .vae_flows import VAEIAF, VAEIAFConfig, VAEPlanar, VAEPlanarConfig
 from .vae_fullcov import VAEFullCov, VAEFullCovConfig
 
-MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (AE, VAE, VAEFullCov, VAEPlanar, VAEIAF, AnnealedVAE)}
 MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     # capítulo 1
     AE, SparseAE, KSparseAE, DenoisingAE, ContractiveAE,
     # capítulo 2
-    LinearGaussian, VAE,
+    LinearGaussian, VAE, VAEFullCov, AnnealedVAE, VAEPlanar, VAEIAF,
     # capítulo 3
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE,
 )}
