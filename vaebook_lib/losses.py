@@ -48,3 +48,22 @@ def check_images(x: torch.Tensor, shape: tuple[int, ...], binary: bool = False, 
         raise ValueError(f"{name} debe estar en [0, 1]; se recibió el rango [{x.min():.3g}, {x.max():.3g}].")
     if binary and x.numel() and not ((x == 0) | (x == 1)).all():
         raise ValueError(f"Con verosimilitud de Bernoulli, {name} debe ser binario (0 o 1): binarícelo antes.")
+
+
+def kl_warmup_weight(progress: float, warmup: float) -> float:
+    """Peso de la KL en el recocido lineal (Bowman et al., 2015): crece de 0 a 1 durante la fracción ``warmup``
+    del entrenamiento y después vale 1. ``warmup = 0`` lo desactiva (peso 1 siempre)."""
+    if not 0 <= progress <= 1 or warmup < 0:
+        raise ValueError(f"Se necesita progress en [0, 1] y warmup >= 0; se recibió {progress}, {warmup}.")
+    return 1.0 if warmup == 0 else min(1.0, progress / warmup)
+
+
+def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """KL con «bits libres» (Kingma et al., 2016, ec. 15): sum_j max(lambda, E_lote[KL_j]).
+
+    ``kl_per_dim`` es (lote, D); cada dimensión latente (un grupo) tiene garantizados ``lambda`` nats sin
+    penalización, así que el optimizador no gana nada apagándola del todo. Devuelve un escalar.
+    """
+    if kl_per_dim.ndim != 2 or free_bits < 0:
+        raise ValueError("kl_per_dim debe tener forma (lote, D) y free_bits debe ser >= 0.")
+    return kl_per_dim.mean(0).clamp_min(free_bits).sum()

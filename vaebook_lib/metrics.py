@@ -84,6 +84,25 @@ def knn_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_cod
     return float(clf.score(b, np.asarray(test_labels)))
 
 
+@torch.no_grad()
+def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 500
+                 ) -> tuple[int, torch.Tensor]:
+    """Unidades activas (Burda et al., 2015): la dimensión u está activa si Cov_x(E_q[z_u|x]) > ``threshold``.
+
+    Usa ``model.encode(x)`` (la media de q(z|x)). Devuelve el número de unidades activas y la varianza de cada
+    dimensión: una unidad inactiva es aquella cuya posterior no cambia con x (colapso a la prior).
+    """
+    if threshold < 0 or len(x) < 2:
+        raise ValueError("Se necesitan al menos dos ejemplos y un umbral no negativo.")
+    was = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    device = next(model.parameters()).device if hasattr(model, "parameters") else x.device
+    means = torch.cat([model.encode(xb.to(device)).cpu() for (xb,) in batches(x, batch_size=batch_size)])
+    if hasattr(model, "train"):
+        model.train(was)
+    var = means.var(0)
+    return int((var > threshold).sum()), var
 # Métricas de desenredo (capítulo 3): viven en su propio módulo y se reexportan aquí.
 from .disentanglement import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,  # noqa: E402
                               format_table, formas_source, kl_per_dimension, metric_sizes, mig, mig_score,

@@ -1,0 +1,114 @@
+"""Pruebas de vaebook_lib.flows: log|det| frente al jacobiano de autograd, invertibilidad, autorregresividad."""
+import math
+
+import pytest
+import torch
+from torch.func import jacrev
+
+from vaebook_lib.flows import (MADE, FlowDensity, IAFStep, PlanarFlow, RadialFlow, energy, fit_reverse_kl,
+                               log_partition_2d, planar, planar_u_hat, radial, reverse_kl)
+
+
+def autograd_logdet(f, z):
+    """log|det J| de f en cada punto z (N, D), con el jacobiano completo de torch.func.jacrev."""
+    return torch.stack([torch.linalg.slogdet(jacrev(lambda v: f(v[None])[0][0])(zi))[1] for zi in z])
+
+
+@pytest.mark.parametrize("flow_cls", [PlanarFlow, RadialFlow])
+def test_logdet_matches_autograd(flow_cls):
+    torch.manual_seed(1)
+    flow = flow_cls(3).double()
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.normal_(0, 1.0)
+    z = torch.randn(6, 3, dtype=torch.float64)
+    _, log_det = flow(z)
+    assert torch.allclose(log_det, autograd_logdet(flow, z), atol=1e-6)
+
+
+def test_iaf_logdet_matches_autograd():
+    torch.manual_seed(2)
+    step = IAFStep(4, hidden=(16,), context_dim=3, forget_bias=0.5, reverse=True).double()
+    h = torch.randn(1, 3, dtype=torch.float64)
+    z = torch.randn(5, 4, dtype=torch.float64)
+    _, log_det = step(z, h.expand(5, 3))
+    assert torch.allclose(log_det, autograd_logdet(lambda v: step(v, h), z), atol=1e-6)
+
+
+def test_planar_u_hat_enforces_invertibility():
+    torch.manual_seed(0)
+    w = torch.randn(100, 5, dtype=torch.float64)
+    a = -(1.5 + 10 * torch.rand(100, 1, dtype=torch.float64))
+    u = a * w / (w * w).sum(-1, keepdim=True)  # w^T u < -1: sin corregir no sería invertible
+    assert ((w * u).sum(-1) < -1).all()
+    u_hat = planar_u_hat(u, w)
+    wu_hat = (w * u_hat).sum(-1)
+    assert (wu_hat > -1).all()
+    assert torch.allclose(wu_hat, -1 + torch.nn.functional.softplus((w * u).sum(-1)))
+    # con w^T u = a grande, m(a) -> a - 1: u_hat = u - w / ||w||^2 (solo se resta la unidad en la dirección w)
+    w = w.float()
+    u_ok = 30 * w / (w * w).sum(-1, keepdim=True)
+    assert torch.allclose(planar_u_hat(u_ok, w), u_ok - w / (w * w).sum(-1, keepdim=True), atol=1e-5)
+    # y con u_hat el jacobiano 1 + u_hat^T psi nunca es negativo: la transformación es monótona en la dirección w
+    z = torch.randn(100, 5, dtype=torch.float64) * 3
+    _, log_det = planar(z, u, w, torch.zeros(100, 1, dtype=torch.float64))
+    assert torch.isfinite(log_det).all()
+
+
+def test_radial_beta_constraint():
+    z = torch.randn(50, 2)
+    _, log_det = radial(z, torch.zeros(2), torch.tensor([0.3]), torch.tensor([-50.0]))
+    assert torch.isfinite(log_det).all()  # beta_hat >= -alpha: 1 + beta_hat h > 0
+
+
+def test_made_is_autoregressive():
+    torch.manual_seed(0)
+    made = MADE(6, hidden=(32, 32), context_dim=2, n_out=2).double()
+    ctx = torch.randn(2, dtype=torch.float64)
+    z = torch.randn(6, dtype=torch.float64)
+    for out in range(2):
+        J = jacrev(lambda v: made(v[None], ctx[None])[out][0])(z)
+        assert torch.all(torch.triu(J) == 0)               # estrictamente triangular inferior
+        assert torch.tril(J, -1).abs().sum() > 0            # y no trivial
+    # el contexto sí puede influir en todas las salidas
+    Jc = jacrev(lambda c: made(z[None], c[None])[0][0])(ctx)
+    assert (Jc.abs().sum(1) > 0).all()
+
+
+def test_iaf_first_step_near_identity_with_large_bias():
+    step = IAFStep(3, hidden=(8,), forget_bias=20.0)
+    z = torch.randn(4, 3)
+    z2, log_det = step(z)
+    assert torch.allclose(z2, z, atol=1e-5) and log_det.abs().max() < 1e-5
+
+
+def test_energy_and_partition():
+    # U2 = 0.5 ((z2 - sin(pi z1 / 2)) / 0.4)^2 + pared: Z = (8 + 2 * 0.2 sqrt(pi / 2)) * sqrt(2 pi) 0.4
+    length = 8 + 2 * 0.2 * math.sqrt(math.pi / 2)
+    assert log_partition_2d("U2", lim=6.0, n=800) == pytest.approx(math.log(length * math.sqrt(2 * math.pi) * 0.4), abs=0.02)
+    z = torch.tensor([[2.0, 0.0]])
+    assert float(energy("U1", z)) == pytest.approx(-math.log(1 + math.exp(-0.5 * (4 / 0.6) ** 2)), abs=1e-6)
+
+
+def test_reverse_kl_fit_lowers_free_energy_and_bounds_log_z():
+    torch.manual_seed(0)
+    dens = FlowDensity(2, [PlanarFlow(2) for _ in range(4)])
+    trace = fit_reverse_kl(dens, "U2", steps=300, batch_size=128, lr=1e-2, seed=0)
+    assert sum(trace[-20:]) / 20 < sum(trace[:20]) / 20
+    # la energía libre E_q[log q + U] es >= -log Z (KL >= 0), con una estimación Monte Carlo grande
+    with torch.no_grad():
+        f = float(reverse_kl(dens, "U2", 20000, generator=torch.Generator().manual_seed(1)))
+    assert f > -log_partition_2d("U2") - 0.05
+
+
+def test_bad_inputs_raise_spanish_errors():
+    with pytest.raises(ValueError, match="Energía desconocida"):
+        energy("U9", torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="componentes"):
+        PlanarFlow(3)(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="contexto"):
+        MADE(3, (8,), context_dim=2)(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        RadialFlow(2)(torch.full((1, 2), float("nan")))
+    with pytest.raises(ValueError, match="positivos"):
+        fit_reverse_kl(FlowDensity(2, []), "U1", steps=0)
