@@ -17,24 +17,20 @@ from .sparse import KSparseAE, KSparseAEConfig, SparseAE, SparseAEConfig
 from .structured_vae import StructuredVAE
 from .vae import VAE, VAEConfig, VAEOutput
 from .vq_vae import PixelCNNPrior, VQVAE
-from .wae import SWAE, WAE, InfoVAE
 from .vae_annealed import AnnealedVAE, AnnealedVAEConfig
 from .vae_flows import VAEIAF, VAEIAFConfig, VAEPlanar, VAEPlanarConfig
 from .vae_fullcov import VAEFullCov, VAEFullCovConfig
+from .wae import SWAE, WAE, InfoVAE
 
 MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     # capítulo 1: autocodificadores
     AE, SparseAE, KSparseAE, DenoisingAE, ContractiveAE,
     # capítulo 2: autocodificadores variacionales
-    LinearGaussian, VAE,
+    LinearGaussian, VAE, VAEFullCov, AnnealedVAE, VAEPlanar, VAEIAF,
     # capítulo 3: extensiones
     IWAE, MIWAE, CVAE, ADGM, StructuredVAE,
     WAE, SWAE, InfoVAE, LogCoshVAE, DFCVAE, MSSSIMVAE, VQVAE, PixelCNNPrior,
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE, CategoricalVAE, JointVAE,
-    # capítulo 2
-    LinearGaussian, VAE, VAEFullCov, AnnealedVAE, VAEPlanar, VAEIAF,
-    # capítulo 3
-    BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE,
 )}
 
 __all__ = (["MODELS", "Model", "ModelConfig", "Output", "load", "save", "CompletionBaseline"]
