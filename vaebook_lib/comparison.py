@@ -32,9 +32,10 @@ from .train import evaluate, fit
 NOT_COMPARABLE = {
     "linear_gaussian": "modelo lineal-gaussiano de juguete (capítulo 2), no de imágenes",
     "pixelcnn_prior": "previa autorregresiva sobre los códigos del VQ-VAE, no un autocodificador",
-    "completion_baseline": "red determinista de referencia para la tarea de completar dígitos",
 }
 METRICS = ("recon", "elbo", "nll", "frechet", "knn")
+# Modelos cuya arquitectura es parte del método: conservan la suya (la tabla lo indica con un asterisco).
+OWN_ARCHITECTURE = {"ksparse_ae", "vq_vae", "categorical_vae"}
 
 
 @dataclass
@@ -63,8 +64,9 @@ def build(key: str, *, latent_dim: int, hidden: tuple[int, ...], n_train: int, s
         raise ValueError(f"Clave desconocida {key!r}; el catálogo tiene: {', '.join(MODELS)}.")
     cls = MODELS[key]
     names = {f.name for f in fields(cls.Config)}
-    common = {"in_shape": (1, 28, 28), "latent_dim": latent_dim, "hidden": hidden, "arch": "mlp",
-              "likelihood": "bernoulli", "dataset_size": n_train}
+    common = {"in_shape": (1, 28, 28), "likelihood": "bernoulli", "dataset_size": n_train}
+    if key not in OWN_ARCHITECTURE:
+        common.update(latent_dim=latent_dim, hidden=hidden, arch="mlp")
     torch.manual_seed(seed)
     return cls(cls.Config(**{k: v for k, v in common.items() if k in names}))
 
@@ -88,6 +90,13 @@ def _samples(model: Model, n: int, labels: torch.Tensor, seed: int) -> torch.Ten
     return sample(n, generator=g) if "generator" in params else sample(n)
 
 
+def _with_labels(method, x: torch.Tensor, y: torch.Tensor, conditional: bool):
+    """Llama a ``method(x)``, o a ``method(x, y)`` si el modelo es condicional y el método acepta etiquetas."""
+    if conditional and "y" in inspect.signature(method).parameters:
+        return method(x, y=y)
+    return method(x)
+
+
 @torch.no_grad()
 def assess(model: Model, train: ImageData, test: ImageData, *, features, k: int, n_eval: int, n_samples: int,
            seed: int = 0) -> Result:
@@ -95,14 +104,19 @@ def assess(model: Model, train: ImageData, test: ImageData, *, features, k: int,
     model.eval()
     x_test = binarize(test.x, torch.Generator().manual_seed(seed + 1))
     y_test = test.y
-    recon = ((model.reconstruct(x_test) - x_test) ** 2).flatten(1).sum(1).mean().item()
-    terms = evaluate(model, x_test, y_test if model.conditional else None)
-    elbo = terms.get("elbo", math.nan)
+    cond = model.conditional
+    x_hat = _with_labels(model.reconstruct, x_test, y_test, cond)
+    recon = ((x_hat - x_test) ** 2).flatten(1).sum(1).mean().item()
+    # La ELBO y log p(x) se miden sobre las mismas n_eval imágenes, para que sean comparables entre sí.
+    x_eval, y_eval = x_test[:n_eval], y_test[:n_eval]
+    elbo = evaluate(model, x_eval, y_eval if cond else None).get("elbo", math.nan)
     nll = math.nan
-    if hasattr(model, "log_weights") and not model.conditional:
-        nll = -log_likelihood_is(model, x_test[:n_eval], k).mean().item()
+    if hasattr(model, "log_weights") and not cond:  # en un modelo condicional sería log p(x|y): otra magnitud
+        nll = -log_likelihood_is(model, x_eval, k).mean().item()
     x_train = binarize(train.x, torch.Generator().manual_seed(seed + 2))
-    knn = knn_accuracy(model.encode(x_train).flatten(1), train.y, model.encode(x_test).flatten(1), y_test)
+    codes_train = _with_labels(model.encode, x_train, train.y, cond).flatten(1)
+    codes_test = _with_labels(model.encode, x_test, y_test, cond).flatten(1)
+    knn = knn_accuracy(codes_train, train.y, codes_test, y_test)
     samples = _samples(model, n_samples, y_test, seed)
     frechet = math.nan
     if samples is not None:
@@ -141,5 +155,6 @@ def format_results(results: list[Result]) -> str:
     for r in results:
         cells = [f"{v:>9.2f}" if not math.isnan(v) else f"{'—':>9}" for v in (r.recon, r.elbo, r.nll, r.frechet)]
         knn = f"{r.knn:>8.3f}" if not math.isnan(r.knn) else f"{'—':>8}"
-        lines.append(f"{r.key:<20}{cells[0]}{cells[1]:>10}{cells[2]:>10}{cells[3]:>10}{knn}{r.seconds:>7.1f}")
+        name = r.key + ("*" if r.key in OWN_ARCHITECTURE else "")
+        lines.append(f"{name:<20}{cells[0]}{cells[1]:>10}{cells[2]:>10}{cells[3]:>10}{knn}{r.seconds:>7.1f}")
     return "\n".join(lines)

@@ -38,6 +38,8 @@ class Profile:
     ch3_metric_points: int = 10000  # puntos para MIG y para la varianza global de la métrica FactorVAE
     ch3_score_train: int = 10000   # votos de entrenamiento de las métricas beta-VAE y FactorVAE (evaluación: la mitad)
     ch3_score_batch: int = 64      # lote con un factor fijo en esas dos métricas
+    cmp_n_train: int | None = None  # imágenes de entrenamiento de cada modelo en la comparativa final
+    cmp_epochs: int = 50           # épocas de cada modelo en la comparativa final
 
 
 PROFILES: dict[str, Profile] = {
@@ -54,6 +56,8 @@ PROFILES: dict[str, Profile] = {
 # (los de disentanglement_lib); el perfil rápido los reduce aquí (solo se añaden líneas).
 PROFILES["fast"] = replace(PROFILES["fast"], ch3_formas_size=32, ch3_metric_points=1000, ch3_score_train=100,
                            ch3_score_batch=32)
+# Comparativa final: treinta modelos en el perfil rápido, cada uno con un presupuesto mínimo.
+PROFILES["fast"] = replace(PROFILES["fast"], cmp_n_train=2000, cmp_epochs=2)
 
 
 def get_profile(name: str | None = None) -> Profile:
