@@ -83,12 +83,8 @@ class BetaTCVAE(VAE):
     Config = BetaTCVAEConfig
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        self.check_input(x)
         c = self.config
-        qz = self.posterior(x)
-        z = qz.rsample()
-        px = self.likelihood(z)
-        rec = -px.log_prob(x)
+        qz, z, px, rec = self.encode_sample_decode(x)
         parts = kl_decomposition(qz, z, c.dataset_size, c.sampling)
         loss = (rec + c.alpha * parts["mi"] + c.beta * parts["tc"] + c.gamma * parts["dim_kl"]).mean()
         kl = kl_to_standard_normal(qz)

@@ -33,11 +33,7 @@ class BetaVAE(VAE):
         return self.config.beta * kl
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        self.check_input(x)
-        qz = self.posterior(x)
-        z = qz.rsample()
-        px = self.likelihood(z)
-        rec = -px.log_prob(x)                  # -log p(x|z), sumado sobre los píxeles
+        qz, z, px, rec = self.encode_sample_decode(x)  # rec = -log p(x|z), sumado sobre los píxeles
         kl = kl_to_standard_normal(qz)         # KL analítica, sumada sobre el latente
         loss = (rec + self.kl_penalty(kl)).mean()
         elbo = -(rec + kl)                     # la ELBO sin pesos, para comparar con el VAE

@@ -66,12 +66,8 @@ class DIPVAE(VAE):
     Config = DIPVAEConfig
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        self.check_input(x)
         c = self.config
-        qz = self.posterior(x)
-        z = qz.rsample()
-        px = self.likelihood(z)
-        rec = -px.log_prob(x)
+        qz, z, px, rec = self.encode_sample_decode(x)
         kl = kl_to_standard_normal(qz)
         dip = dip_penalty(dip_covariance(qz, c.dip_type), c.lambda_od, c.lambda_diag)
         loss = (rec + kl).mean() + dip               # la penalización es del lote, no de cada ejemplo

@@ -48,6 +48,17 @@ class GaussianEncoderMixin:
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
         return self.decode(z)
 
+    def encode_sample_decode(self, x: torch.Tensor):
+        """El paso común de todas las ELBO: valida ``x``, q(z|x), z ~ q reparametrizado, p(x|z) y -log p(x|z).
+
+        Devuelve ``(qz, z, px, rec)``; cada modelo añade a ``rec`` su término de regularización.
+        """
+        self.check_input(x)
+        qz = self.posterior(x)
+        z = qz.rsample()
+        px = self.likelihood(z)
+        return qz, z, px, -px.log_prob(x)
+
     def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """log w = log p(x|z) + log p(z) - log q(z|x) para k muestras z ~ q(z|x): tensor (k, lote)."""
         qz = self.posterior(x)
@@ -74,11 +85,7 @@ class VAE(GaussianEncoderMixin, Model):
         self.decoder = Decoder(c.latent_dim, c.in_shape, tuple(reversed(c.hidden)), c.arch)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        self.check_input(x)
-        qz = self.posterior(x)
-        z = qz.rsample()
-        px = self.likelihood(z)
-        rec = -px.log_prob(x)                  # -log p(x|z), sumado sobre los píxeles
+        qz, z, px, rec = self.encode_sample_decode(x)  # rec = -log p(x|z), sumado sobre los píxeles
         kl = kl_to_standard_normal(qz)         # KL analítica, sumada sobre el latente
         elbo = -(rec + kl)
         loss = -elbo.mean()

@@ -41,11 +41,7 @@ class AnnealedVAE(VAE):
         self.kl_weight = kl_warmup_weight(progress, self.config.warmup)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        self.check_input(x)
-        qz = self.posterior(x)
-        z = qz.rsample()
-        px = self.likelihood(z)
-        rec = -px.log_prob(x)
+        qz, z, px, rec = self.encode_sample_decode(x)
         kl_dims = kl_divergence(qz, self.prior(z))    # (lote, D)
         kl = kl_dims.sum(-1)
         elbo = -(rec + kl)

@@ -62,11 +62,7 @@ class VAEFullCov(GaussianEncoderMixin, Model):
         return log_px + self.prior(z).log_prob(z).sum(-1) - qz.log_prob(z)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        self.check_input(x)
-        qz = self.posterior(x)
-        z = qz.rsample()
-        px = self.likelihood(z)
-        rec = -px.log_prob(x)
+        qz, z, px, rec = self.encode_sample_decode(x)
         prior = MultivariateNormal(torch.zeros_like(qz.loc), scale_tril=torch.eye(self.config.latent_dim,
                                                                                    device=x.device))
         kl = kl_divergence(qz, prior)          # KL analítica entre gaussianas multivariantes

@@ -124,12 +124,8 @@ class InfoVAE(VAE):
     Config = InfoVAEConfig
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        self.check_input(x)
         c = self.config
-        qz = self.posterior(x)
-        z = qz.rsample()
-        px = self.likelihood(z)
-        rec = -px.log_prob(x)
+        qz, z, px, rec = self.encode_sample_decode(x)
         kl = kl_to_standard_normal(qz)
         pen = mmd(z, torch.randn_like(z), kernel=c.kernel)
         loss = rec.mean() + (1 - c.alpha) * kl.mean() + (c.alpha + c.lambda_ - 1) * pen
