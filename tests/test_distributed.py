@@ -68,7 +68,7 @@ def _launch(nproc, *args, timeout=LAUNCH_TIMEOUT):
 def test_two_processes_equal_one_process_with_the_combined_batch(tmp_path):
     b = 16  # lote por proceso; un solo paso: 2 * b ejemplos, un lote en cada proceso
     # SGD: el paso es lineal en el gradiente, así que la tolerancia mide de verdad el promedio entre procesos
-    common = ["--model", "ae", "--data", "random", "--n-train", str(2 * b), "--epochs", "1", "--seed", "3",
+    common = ["--model", "ae", "--data", "fashion-mnist", "--n-train", str(2 * b), "--epochs", "1", "--seed", "3",
               "--optimizer", "sgd", "--lr", "0.05"]
     r, _ = _launch(2, "--out", tmp_path / "two", "--batch-size", b, *common)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -94,7 +94,7 @@ def test_two_processes_equal_one_process_with_the_combined_batch(tmp_path):
 
 
 def test_a_failing_rank_stops_the_whole_run(tmp_path):
-    r, seconds = _launch(2, "--out", tmp_path, "--model", "ae", "--data", "random", "--n-train", "32",
+    r, seconds = _launch(2, "--out", tmp_path, "--model", "ae", "--data", "fashion-mnist", "--n-train", "32",
                          "--batch-size", "8", "--epochs", "50", "--fail-rank", "1")
     assert r.returncode != 0
     assert "Falla provocada en el proceso 1" in r.stdout + r.stderr

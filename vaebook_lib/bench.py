@@ -32,6 +32,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .config import get_profile
+from .data import load_fashion_mnist
 from .models import VAE
 from .train import fit
 
@@ -51,10 +52,12 @@ def bench_model(arch: str) -> VAE:
 
 
 def bench_data(n: int, seed: int = 0) -> torch.Tensor:
-    """``n`` imágenes 28x28 con intensidades al azar (la velocidad no depende de su contenido)."""
+    """``n`` imágenes reales de Fashion-MNIST (repetidas si se piden más de 60 000), en un orden fijado por ``seed``."""
     if n <= 0:
         raise ValueError(f"El número de ejemplos debe ser positivo; se recibió {n}.")
-    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+    x = load_fashion_mnist("train").x
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    return x[order.repeat(-(-n // len(x)))[:n]]
 
 
 def flops_per_example(model: torch.nn.Module, batch_size: int = 64) -> float:

@@ -63,9 +63,11 @@ def _data(name: str, n: int, seed: int):
         from .data import load_mnist
 
         return load_mnist("train", n).x
-    if name == "random":  # intensidades al azar: no necesita descargas (pruebas)
-        return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed + 7))
-    raise ValueError(f"Datos desconocidos {name!r}; use «mnist» o «random».")
+    if name == "fashion-mnist":
+        from .data import load_fashion_mnist
+
+        return load_fashion_mnist("train", n).x
+    raise ValueError(f"Datos desconocidos {name!r}; use «mnist» o «fashion-mnist».")
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -74,7 +76,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="carpeta donde el proceso 0 escribe history.json y model.pt")
     p.add_argument("--model", default="vae", choices=sorted(MODELS))
     p.add_argument("--arch", default="mlp", choices=("mlp", "conv"))
-    p.add_argument("--data", default="mnist", choices=("mnist", "random"))
+    p.add_argument("--data", default="mnist", choices=("mnist", "fashion-mnist"))
     p.add_argument("--n-train", type=int, default=P.n_train or 60000, help="ejemplos de entrenamiento")
     p.add_argument("--epochs", type=int, default=P.epochs)
     p.add_argument("--batch-size", type=int, default=P.batch_size, help="lote de CADA proceso")
