@@ -44,6 +44,7 @@ def test_checksum_accepts_gz_or_content_md5_and_rejects_corruption(tmp_path):
 def test_missing_dataset_offline_gives_spanish_instructions(tmp_path, monkeypatch):
     monkeypatch.setenv("VAEBOOK_DATA", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("VAEBOOK_CACHE", raising=False)
     monkeypatch.setattr(idx, "DEBIAN_ROOT", tmp_path / "debian")
     with pytest.raises(DatasetError, match="No se encuentra.*apt-get install"):
         find_or_fetch("fashion-mnist", IdxFile("x.gz", "0" * 32), mirrors=(), how_to="sudo apt-get install x")
@@ -134,3 +135,11 @@ def test_toy_densities():
     assert mix.log_prob(torch.tensor([2.0, 0.0])) > mix.log_prob(torch.zeros(2)) + 5
     with pytest.raises(ValueError, match="desconocida"):
         sample_toy("espiral", 10)
+
+
+def test_cache_root_precedence(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("VAEBOOK_CACHE", raising=False)
+    assert idx.cache_root() == tmp_path / "xdg" / "vaebook"
+    monkeypatch.setenv("VAEBOOK_CACHE", str(tmp_path / "mine"))
+    assert idx.cache_root() == tmp_path / "mine"

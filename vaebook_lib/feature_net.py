@@ -6,7 +6,6 @@ usuario (``~/.cache/vaebook`` o ``$VAEBOOK_CACHE``), con una clave que incluye e
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import set_seed
+from .data.idx import cache_root
 from .data.batches import batches
 from .data.vision import ImageData
 
@@ -49,8 +49,8 @@ class FeatureNet(nn.Module):
 
 
 def cache_dir() -> Path:
-    """Carpeta de la caché: ``$VAEBOOK_CACHE`` o ``~/.cache/vaebook``."""
-    return Path(os.environ.get("VAEBOOK_CACHE") or Path.home() / ".cache" / "vaebook")
+    """Carpeta de la caché, la misma que la de los datos descargados (:func:`vaebook_lib.data.idx.cache_root`)."""
+    return cache_root()
 
 
 def train_feature_net(data: ImageData, epochs: int = 1, batch_size: int = 64, lr: float = 2e-3,

@@ -35,6 +35,10 @@ class DatasetError(ValueError):
 
 
 def cache_root() -> Path:
+    """La caché del libro (datos descargados, redes auxiliares): ``$VAEBOOK_CACHE`` o ``$XDG_CACHE_HOME/vaebook``
+    (por defecto ``~/.cache/vaebook``)."""
+    if os.environ.get("VAEBOOK_CACHE"):
+        return Path(os.environ["VAEBOOK_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "vaebook"
 
