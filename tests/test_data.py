@@ -143,3 +143,23 @@ def test_cache_root_precedence(tmp_path, monkeypatch):
     assert idx.cache_root() == tmp_path / "xdg" / "vaebook"
     monkeypatch.setenv("VAEBOOK_CACHE", str(tmp_path / "mine"))
     assert idx.cache_root() == tmp_path / "mine"
+
+
+def test_unreachable_mirror_is_not_retried_in_the_same_process(tmp_path, monkeypatch):
+    calls = []
+
+    def offline(url, timeout):
+        calls.append(url)
+        raise idx.urllib.error.URLError("sin red")
+
+    monkeypatch.setattr(idx.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(idx, "_UNREACHABLE", {})
+    monkeypatch.setenv("VAEBOOK_DATA", str(tmp_path))
+    monkeypatch.setenv("VAEBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("VAEBOOK_OFFLINE", raising=False)
+    monkeypatch.setattr(idx, "DEBIAN_ROOT", tmp_path / "debian")
+    for name in ("a.gz", "b.gz"):
+        with pytest.raises(DatasetError, match="sin red"):
+            find_or_fetch("x", IdxFile(name, "0" * 32), mirrors=("http://127.0.0.1:9/",), how_to="")
+    assert calls == ["http://127.0.0.1:9/a.gz"]
+    assert list((tmp_path / "cache" / "x").glob("*")) == []  # ningún fichero a medias

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 DEBIAN_ROOT = Path("/usr/share/datasets")
+_UNREACHABLE: dict[str, str] = {}  # servidores que no respondieron en este proceso, con el motivo
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,16 @@ def find_or_fetch(folder: str, spec: IdxFile, mirrors: tuple[str, ...], how_to: 
     if allow_download and os.environ.get("VAEBOOK_OFFLINE", "") not in ("1", "true", "yes"):
         dest = cache_root() / folder / spec.name
         for base in mirrors:
+            if base in _UNREACHABLE:  # ya falló en este proceso: sin red no se reintenta en cada carga
+                errors.append(f"{base}: {_UNREACHABLE[base]}")
+                continue
             try:
                 download(base + spec.name, dest, spec)
                 return parse_idx(read_verified(dest, spec), dest)
-            except (urllib.error.URLError, OSError, DatasetError) as err:
+            except urllib.error.URLError as err:
+                _UNREACHABLE[base] = str(err)
+                errors.append(f"{base}: {err}")
+            except (OSError, DatasetError) as err:
                 errors.append(f"{base}: {err}")
     where = ", ".join(str(d) for d in search_dirs(folder))
     detail = ("; intentos de descarga: " + " | ".join(errors)) if errors else ""
