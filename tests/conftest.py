@@ -20,3 +20,21 @@ def has_mnist() -> bool:
 
 
 needs_mnist = pytest.mark.skipif(not has_mnist(), reason="MNIST no está disponible (VAEBOOK_DATA)")
+
+
+def assert_reloads_same(model, tmp_path, *inputs, seed=0):
+    """Guarda y carga ``model``: misma clase, misma configuración y, con el mismo azar, la misma pérdida.
+
+    Devuelve el modelo cargado para las comprobaciones propias de cada modelo.
+    """
+    from vaebook_lib.models import load, save
+
+    save(model, tmp_path / "m.pt")
+    other = load(tmp_path / "m.pt")
+    assert type(other) is type(model) and other.config == model.config
+    torch.manual_seed(seed)
+    a = model(*inputs).loss
+    torch.manual_seed(seed)
+    b = other(*inputs).loss
+    assert torch.allclose(a, b)
+    return other

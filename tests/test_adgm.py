@@ -4,7 +4,8 @@ import torch
 
 from vaebook_lib.data import ImageData
 from vaebook_lib.data.semisupervised import hide_labels
-from vaebook_lib.models import ADGM, MODELS, load, save
+from vaebook_lib.models import ADGM, MODELS
+from conftest import assert_reloads_same
 
 SMALL = dict(in_shape=(1, 6, 6), latent_dim=3, aux_dim=2, hidden=(16,))
 
@@ -92,15 +93,7 @@ def test_hide_labels():
 
 def test_save_load_round_trip(tmp_path):
     for model in (ADGM(**SMALL), ADGM(n_classes=3, beta=0.5, **SMALL)):
-        save(model, tmp_path / "m.pt")
-        other = load(tmp_path / "m.pt")
-        assert isinstance(other, ADGM) and other.config == model.config
-        x, y = _data()
-        torch.manual_seed(0)
-        a = model(x, y).loss
-        torch.manual_seed(0)
-        b = other(x, y).loss
-        assert torch.allclose(a, b)
+        assert_reloads_same(model, tmp_path, *_data())
 
 
 def test_bad_input_raises_spanish_errors():

@@ -3,8 +3,9 @@ import pytest
 import torch
 from torch.distributions import Bernoulli
 
-from vaebook_lib.models import CVAE, MODELS, load, save
+from vaebook_lib.models import CVAE, MODELS
 from vaebook_lib.models.cvae import CompletionBaseline, quadrant_mask
+from conftest import assert_reloads_same
 
 SMALL = dict(in_shape=(1, 8, 8), latent_dim=3, hidden=(16,))
 
@@ -94,15 +95,7 @@ def test_completion_keeps_visible_pixels_and_baseline_is_exact():
 
 def test_save_load_round_trip(tmp_path):
     for model in (CVAE(**SMALL), CVAE(condition="quadrants", visible=(0, 2), **SMALL)):
-        save(model, tmp_path / "m.pt")
-        other = load(tmp_path / "m.pt")
-        assert isinstance(other, CVAE) and other.config == model.config
-        x, y = _data()
-        torch.manual_seed(0)
-        a = model(x, y).loss
-        torch.manual_seed(0)
-        b = other(x, y).loss
-        assert torch.allclose(a, b)
+        assert_reloads_same(model, tmp_path, *_data())
 
 
 def test_bad_input_raises_spanish_errors():
