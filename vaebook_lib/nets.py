@@ -5,6 +5,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
 
@@ -88,3 +89,20 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
+
+
+class MaskedConv2d(nn.Conv2d):
+    """Convolución enmascarada de PixelCNN: el tipo «A» no ve la posición actual, el «B» sí (nunca las
+    posteriores en orden de lectura)."""
+
+    def __init__(self, mask_type: str, c_in: int, c_out: int, k: int):
+        super().__init__(c_in, c_out, k, padding=k // 2)
+        if mask_type not in ("A", "B"):
+            raise ValueError(f"Tipo de máscara desconocido {mask_type!r}; use «A» o «B».")
+        mask = torch.ones_like(self.weight)
+        mask[:, :, k // 2, k // 2 + (mask_type == "B"):] = 0
+        mask[:, :, k // 2 + 1:] = 0
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)

@@ -20,13 +20,14 @@ from .vq_vae import PixelCNNPrior, VQVAE
 from .vae_annealed import AnnealedVAE, AnnealedVAEConfig
 from .vae_flows import VAEIAF, VAEIAFConfig, VAEPlanar, VAEPlanarConfig
 from .vae_fullcov import VAEFullCov, VAEFullCovConfig
+from .vae_pixelcnn import PixelCNNVAE, PixelCNNVAEConfig
 from .wae import SWAE, WAE, InfoVAE
 
 MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     # capítulo 1: autocodificadores
     AE, SparseAE, KSparseAE, DenoisingAE, ContractiveAE,
     # capítulo 2: autocodificadores variacionales
-    LinearGaussian, VAE, VAEFullCov, AnnealedVAE, VAEPlanar, VAEIAF,
+    LinearGaussian, VAE, VAEFullCov, AnnealedVAE, PixelCNNVAE, VAEPlanar, VAEIAF,
     # capítulo 3: extensiones
     IWAE, MIWAE, CVAE, ADGM, StructuredVAE,
     WAE, SWAE, InfoVAE, LogCoshVAE, DFCVAE, MSSSIMVAE, VQVAE, PixelCNNPrior,

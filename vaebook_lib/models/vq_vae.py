@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..losses import decoder_distribution
+from ..nets import MaskedConv2d
 from .base import Model, ModelConfig, Output
 
 
@@ -155,23 +156,6 @@ class VQVAE(Model):
                  "commitment": commitment.detach(), "perplexity": code_perplexity(idx, self.config.n_codes)}
         return VQVAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z_q, recon=recon, codebook=codebook,
                            commitment=commitment, codes=idx)
-
-
-class MaskedConv2d(nn.Conv2d):
-    """Convolución enmascarada de PixelCNN: el tipo «A» no ve la posición actual, el «B» sí (nunca las
-    posteriores en orden de lectura)."""
-
-    def __init__(self, mask_type: str, c_in: int, c_out: int, k: int):
-        super().__init__(c_in, c_out, k, padding=k // 2)
-        if mask_type not in ("A", "B"):
-            raise ValueError(f"Tipo de máscara desconocido {mask_type!r}; use «A» o «B».")
-        mask = torch.ones_like(self.weight)
-        mask[:, :, k // 2, k // 2 + (mask_type == "B"):] = 0
-        mask[:, :, k // 2 + 1:] = 0
-        self.register_buffer("mask", mask)
-
-    def forward(self, x):
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
 @dataclass

@@ -1,0 +1,136 @@
+"""VAE con decodificador autorregresivo: una PixelCNN condicionada a z (van den Oord et al., 2016; Gulrajani et
+al., 2016, «PixelVAE"), con el mismo codificador gaussiano que el VAE:
+
+    log p(x|z) = sum_i log Bernoulli(x_i | f_theta(x_<i, z)_i),   i en orden de lectura.
+
+Cada píxel ve los anteriores (convoluciones enmascaradas) y recibe z como un mapa espacial sumado a cada capa. Un
+decodificador así puede modelar buena parte de la imagen sin mirar z: es el caso de libro del colapso de la
+posterior (Bowman et al., 2015; Chen et al., 2016). Hereda de :class:`AnnealedVAE` sus remedios (``warmup``,
+``free_bits``) y su pérdida; el término «elbo» es siempre la ELBO verdadera.
+
+La verosimilitud necesita la imagen (los píxeles anteriores), así que ``likelihood(z, x)`` recibe las dos;
+``decode``/``sample``/``reconstruct`` devuelven **muestras** de p(x|z), píxel a píxel (su media no tiene forma
+cerrada), y ``x_hat`` de la salida son las probabilidades de cada píxel dados los anteriores verdaderos.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.distributions import Bernoulli, Independent
+from torch.nn import functional as F
+
+from ..nets import Decoder, MaskedConv2d
+from .vae_annealed import AnnealedVAE, AnnealedVAEConfig
+
+
+class PixelCNNDecoder(nn.Module):
+    """Logits de p(x_i | x_<i, z): una capa enmascarada «A» de lado ``kernel``, ``n_layers`` capas «B» de 3 x 3
+    y una convolución 1 x 1 de salida. z entra como una imagen: la que dibujaría el decodificador del VAE
+    (``nets.Decoder``, la misma red), que se suma a cada capa tras una convolución 1 x 1 propia. El camino de z
+    tiene así la capacidad del VAE de decodificador factorizado, y la PixelCNN añade el contexto."""
+
+    def __init__(self, in_shape: tuple[int, ...], latent_dim: int, channels: int, n_layers: int, kernel: int,
+                 hidden: tuple[int, ...], arch: str):
+        super().__init__()
+        self.first = MaskedConv2d("A", in_shape[0], channels, kernel)
+        self.layers = nn.ModuleList(MaskedConv2d("B", channels, channels, 3) for _ in range(n_layers))
+        self.cond = Decoder(latent_dim, in_shape, hidden, arch)
+        self.cond_proj = nn.ModuleList(nn.Conv2d(in_shape[0], channels, 1) for _ in range(n_layers + 1))
+        self.out = nn.Conv2d(channels, in_shape[0], 1)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.run(x, self.cond(z))
+
+    def run(self, x: torch.Tensor, zmap: torch.Tensor) -> torch.Tensor:
+        """Los logits con el mapa de z ya calculado (el muestreo lo reutiliza en cada píxel)."""
+        h = F.relu(self.first(x) + self.cond_proj[0](zmap))
+        for layer, proj in zip(self.layers, self.cond_proj[1:]):
+            h = F.relu(layer(h) + proj(zmap))
+        return self.out(h)
+
+
+@dataclass
+class PixelCNNVAEConfig(AnnealedVAEConfig):
+    channels: int = 16     # canales de cada capa de la PixelCNN
+    n_layers: int = 2      # capas «B» de 3 x 3 tras la primera
+    kernel: int = 7        # lado de la primera capa, la «A» (su campo receptivo)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.likelihood != "bernoulli":
+            raise ValueError("El VAE con PixelCNN modela datos binarios: use likelihood='bernoulli'.")
+        if len(self.in_shape) != 3:
+            raise ValueError(f"in_shape debe ser (canales, alto, ancho); se recibió {self.in_shape}.")
+        if self.channels <= 0 or self.n_layers < 0 or self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError("channels debe ser positivo, n_layers >= 0 y kernel un entero impar positivo.")
+
+
+class PixelCNNVAE(AnnealedVAE):
+    """VAE gaussiano con decodificador PixelCNN condicionado a z (con recocido y bits libres opcionales)."""
+
+    key = "vae_pixelcnn"
+    Config = PixelCNNVAEConfig
+
+    def __init__(self, config: PixelCNNVAEConfig | None = None, **overrides):
+        super().__init__(config, **overrides)
+        c = self.config
+        self.decoder = PixelCNNDecoder(c.in_shape, c.latent_dim, c.channels, c.n_layers, c.kernel,
+                                       tuple(reversed(c.hidden)), c.arch)
+
+    def likelihood(self, z: torch.Tensor, x: torch.Tensor) -> Independent:
+        """p(x|z) como producto de Bernoulli, cada una condicionada a los píxeles anteriores de ``x``.
+
+        ``z``: (..., latent_dim); ``x``: (..., canales, alto, ancho) con las mismas dimensiones delanteras.
+        """
+        lead = z.shape[:-1]
+        logits = self.decoder(x.reshape(-1, *self.config.in_shape), z.reshape(-1, z.shape[-1]))
+        return Independent(Bernoulli(logits=logits.reshape(*lead, *self.config.in_shape)), 3)
+
+    def encode_sample_decode(self, x: torch.Tensor):
+        self.check_input(x)
+        qz = self.posterior(x)
+        z = qz.rsample()
+        px = self.likelihood(z, x)
+        return qz, z, px, -px.log_prob(x)
+
+    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        qz = self.posterior(x)
+        z = qz.rsample((k,))
+        xk = x.expand(k, *x.shape)
+        log_px = self.likelihood(z, xk).log_prob(xk)
+        return log_px + self.prior(z).log_prob(z).sum(-1) - qz.log_prob(z).sum(-1)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Una muestra x ~ p(x|z) por código, píxel a píxel en orden de lectura (alto x ancho pasadas de la red).
+
+        El azar se sortea en la CPU con ``generator``: la misma semilla da las mismas imágenes en CPU y en GPU.
+        """
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(f"z debe tener forma (n, {self.config.latent_dim}); se recibió {tuple(z.shape)}.")
+        was = self.training
+        self.eval()
+        c, h, w = self.config.in_shape
+        x = torch.zeros(len(z), c, h, w, device=self.device)
+        z = z.to(self.device)
+        u = torch.rand(len(z), c, h, w, generator=generator).to(self.device)
+        zmap = self.decoder.cond(z)
+        for i in range(h):
+            for j in range(w):
+                probs = torch.sigmoid(self.decoder.run(x, zmap)[:, :, i, j])
+                x[:, :, i, j] = (u[:, :, i, j] < probs).float()
+        self.train(was)
+        return x
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` imágenes x ~ p(x|z) con z ~ p(z) (muestras binarias, no medias)."""
+        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        return self.decode(z, generator=generator)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Una muestra de p(x|z) con z = la media de q(z|x): lo que el código conserva de cada imagen."""
+        return self.decode(self.encode(x), generator=generator)
