@@ -1,0 +1,127 @@
+"""Pruebas de la tabla de reproducibilidad: filas, protocolo, registro grabado y rango creíble."""
+import json
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from torch.distributions import Bernoulli
+
+from conftest import needs_mnist
+from vaebook_lib import reproducibility as R
+from vaebook_lib.config import PROFILES
+from vaebook_lib.metrics import log_likelihood_is
+from vaebook_lib.models import MODELS
+
+
+def test_rows_build_the_declared_models():
+    names = [r.name for r in R.ROWS]
+    assert len(set(names)) == len(names)
+    assert {"vae", "iwae", "vae_planar", "vae_iaf", "categorical_vae"} <= {r.key for r in R.ROWS}
+    for row in R.ROWS:
+        model = R.build(row)
+        assert type(model) is MODELS[row.key]
+        for k, v in row.config.items():
+            assert getattr(model.config, k) == v, (row.name, k)
+        assert hasattr(model, "log_weights"), f"{row.name}: sin log p(x) no hay NLL que comparar"
+        assert row.published > 0 and row.metric in R.METRICS and row.where and row.their_protocol
+
+
+def test_iwae_rows_are_the_papers_setting():
+    iwae = {r.name: r for r in R.ROWS if r.source == "burda2015"}
+    assert [r.published for r in iwae.values()] == [86.76, 85.54, 84.78]
+    assert [r.config.get("k", 1) for r in iwae.values()] == [1, 5, 50]
+    assert all(r.config["hidden"] == (200, 200) and r.config["latent_dim"] == 50 for r in iwae.values())
+
+
+def test_row_validation():
+    with pytest.raises(ValueError, match="Clave desconocida"):
+        R.Row("x", "no_existe", {}, "nll", 1.0, "s", "t", "p")
+    with pytest.raises(ValueError, match="Magnitud desconocida"):
+        R.Row("x", "vae", {}, "bpd", 1.0, "s", "t", "p")
+
+
+def test_protocol_follows_the_profile():
+    fast, full = R.protocol(PROFILES["fast"]), R.protocol(PROFILES["full"])
+    assert full.n_train is None and full.k_is == 5000 and full.n_eval == 10000
+    assert fast.n_train < 60000 and fast.epochs < full.epochs and fast.k_is < full.k_is
+    assert fast.batch_size == full.batch_size == 20
+
+
+def test_pixel_baseline_is_the_bernoulli_marginal_model():
+    g = torch.Generator().manual_seed(0)
+    train = torch.bernoulli(torch.full((500, 1, 4, 4), 0.3), generator=g)
+    test = torch.bernoulli(torch.full((50, 1, 4, 4), 0.3), generator=g)
+    p = train.mean(0).clamp(1e-3, 1 - 1e-3)
+    expected = -Bernoulli(probs=p).log_prob(test).flatten(1).sum(1).mean().item()
+    assert math.isclose(R.pixel_baseline(train, test), expected, rel_tol=1e-6)
+    assert math.isclose(expected, -16 * (0.3 * math.log(0.3) + 0.7 * math.log(0.7)), rel_tol=0.1)
+    with pytest.raises(ValueError, match="binarias"):
+        R.pixel_baseline(train, torch.full((2, 1, 4, 4), 0.5))
+    with pytest.raises(ValueError, match="misma forma"):
+        R.pixel_baseline(train, test[:, :, :2])
+
+
+def test_plausible_ranges():
+    row = R.ROWS[0]   # VAE, 86.76
+    assert R.plausible(88.0, row, "full")[0]
+    assert not R.plausible(row.published + R.ABOVE_FULL + 1, row, "full")[0]
+    assert not R.plausible(80.0, row, "full")[0], "mucho mejor que lo publicado delata un error"
+    assert not R.plausible(math.nan, row, "full")[0]
+    ok, why = R.plausible(150.0, row, "fast", ceiling=200.0)
+    assert ok and "150.00" in why
+    assert not R.plausible(210.0, row, "fast", ceiling=200.0)[0], "peor que los píxeles independientes"
+    assert not R.plausible(150.0, row, "fast", ceiling=200.0, recorded=160.0)[0]
+    assert R.plausible(150.0, row, "fast", ceiling=200.0, recorded=149.0)[0]
+    with pytest.raises(ValueError, match="techo"):
+        R.plausible(150.0, row, "fast")
+    slack = next(r for r in R.ROWS if r.slack > 0)
+    assert R.plausible(slack.published + R.ABOVE_FULL + slack.slack - 0.1, slack, "full")[0]
+
+
+def test_record_roundtrip_and_validation(tmp_path):
+    assert R.load_record(tmp_path / "no.json") is None
+    results = [{"name": "VAE", "key": "vae", "metric": "nll", "value": 87.1}]
+    rec = R.make_record(results, R.protocol(PROFILES["full"]), "VAEBOOK_PROFILE=full python -m ...")
+    assert {"python", "torch", "device", "cpu_count"} <= set(rec["machine"])
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(rec))
+    assert R.load_record(path)["results"] == results
+    for broken in ("{no json", json.dumps({"version": 1}), json.dumps({**rec, "version": 99}),
+                   json.dumps({**rec, "results": [{"name": "VAE", "metric": "nll", "value": float("nan")}]})):
+        path.write_text(broken)
+        with pytest.raises(ValueError):
+            R.load_record(path)
+
+
+def test_no_record_is_committed_without_its_provenance():
+    rec = R.load_record()
+    if rec is not None:   # si el repositorio trae un registro, es de una ejecución completa y dice cuál
+        assert rec["protocol"]["profile"] == "full" and rec["command"].startswith("VAEBOOK_PROFILE=full")
+        assert {r["name"] for r in rec["results"]} <= {r.name for r in R.ROWS}
+
+
+@needs_mnist
+def test_main_writes_a_record(tmp_path, monkeypatch):
+    tiny = replace(PROFILES["fast"], repro_n_train=64, repro_epochs=1, repro_k=2, n_eval=16)
+    monkeypatch.setattr(R, "get_profile", lambda: tiny)
+    rec = R.main(["--out", str(tmp_path / "r.json"), "--rows", "VAE"])
+    assert rec["protocol"]["n_train"] == 64 and rec["command"].startswith("VAEBOOK_PROFILE=fast")
+    (res,) = rec["results"]
+    assert res["name"] == "VAE" and math.isfinite(res["value"]) and res["nll"] <= res["neg_elbo"] + 5
+    assert R.load_record(tmp_path / "r.json")["results"][0]["value"] == res["value"]
+    with pytest.raises(SystemExit):
+        R.main(["--out", str(tmp_path / "x.json"), "--rows", "no existe"])
+
+
+def test_run_row_measures_what_the_row_says():
+    """Con datos sintéticos pequeños: value es la NLL (o la -ELBO) de la fila, y la NLL por IS queda por debajo."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.bernoulli(torch.full((64, 1, 28, 28), 0.2), generator=g)
+    proto = R.Protocol("fast", 64, 32, 1, 32, 1e-3, 8)
+    row = R.ROWS[0]
+    out = R.run_row(row, proto, x, x[:32], progress=False)
+    assert out["value"] == out["nll"] and out["nll"] <= out["neg_elbo"] + 1.0
+    row_elbo = next(r for r in R.ROWS if r.metric == "neg_elbo")
+    out = R.run_row(row_elbo, proto, x, x[:32], progress=False)
+    assert out["value"] == out["neg_elbo"]

@@ -1,0 +1,264 @@
+"""Tabla de reproducibilidad: las cifras publicadas de los artículos frente a las nuestras.
+
+Cada fila (:data:`ROWS`) dice qué modelo del catálogo se entrena, con qué configuración, qué cifra publicó su
+artículo, con qué protocolo y qué magnitud es (``nll``: -log p(x) estimado por muestreo de importancia;
+``neg_elbo``: -ELBO). Nuestro protocolo (:func:`protocol`) sale del perfil: en ``full``, MNIST completo con
+binarización dinámica y ``k_is`` muestras de importancia; en ``fast``, un recorte declarado.
+
+Una ejecución completa no cabe en una CPU en un tiempo razonable, así que se graba:
+
+    VAEBOOK_PROFILE=full python -m vaebook_lib.reproducibility --out book/04_resultados/reproducibilidad_full.json
+
+escribe un JSON pequeño con la orden, la máquina, la fecha, el commit, el protocolo y los resultados. El
+cuaderno del capítulo lo carga con :func:`load_record` (que valida su forma) y comprueba con :func:`plausible`
+que su propia ejecución, más pequeña, cae en un rango creíble.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .config import Profile, get_device, get_profile, set_seed
+from .data import binarize, load_mnist
+from .metrics import log_likelihood_is
+from .models import MODELS, Model
+from .train import evaluate, fit
+
+RECORD_VERSION = 1
+RECORD_COMMAND = "VAEBOOK_PROFILE=full python -m vaebook_lib.reproducibility"
+BATCH_SIZE = 20  # el lote del artículo de la IWAE, en todos los perfiles
+DEFAULT_RECORD = Path(__file__).resolve().parents[1] / "book" / "04_resultados" / "reproducibilidad_full.json"
+METRICS = {"nll": "-log p(x) (muestreo de importancia)", "neg_elbo": "-ELBO"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """Una cifra publicada y el modelo del catálogo con que la contrastamos."""
+
+    name: str                 # cómo aparece en la tabla
+    key: str                  # clave del catálogo
+    config: dict              # configuración del modelo (además de in_shape y likelihood)
+    metric: str               # «nll» o «neg_elbo»
+    published: float          # nats en la partición de prueba de MNIST
+    source: str               # clave bibliográfica
+    where: str                # tabla del artículo
+    their_protocol: str       # su protocolo, resumido
+    differences: str = ""     # en qué se aparta el nuestro, además del presupuesto
+    slack: float = 0.0        # nats de más admitidos en el perfil completo por esas diferencias
+    confirmed: bool = True    # False: cifra tomada de trabajos que la citan, no del texto del artículo
+
+    def __post_init__(self):
+        if self.key not in MODELS:
+            raise ValueError(f"Clave desconocida {self.key!r} en la fila {self.name!r}.")
+        if self.metric not in METRICS:
+            raise ValueError(f"Magnitud desconocida {self.metric!r}; use una de {tuple(METRICS)}.")
+
+
+IWAE_ARCH = dict(hidden=(200, 200), latent_dim=50)
+IWAE_PROTOCOL = ("MNIST binarizado dinámicamente, 784-200-200-50 (tanh), Adam, lote 20, 3280 pasadas; "
+                 "-log p(x) con k = 5000")
+ROWS: tuple[Row, ...] = (
+    Row("VAE", "vae", IWAE_ARCH, "nll", 86.76, "burda2015", "tabla 1, una capa estocástica", IWAE_PROTOCOL,
+        "ReLU en vez de tanh"),
+    Row("IWAE, k = 5", "iwae", {**IWAE_ARCH, "k": 5}, "nll", 85.54, "burda2015", "tabla 1, una capa estocástica",
+        IWAE_PROTOCOL, "ReLU en vez de tanh"),
+    Row("IWAE, k = 50", "iwae", {**IWAE_ARCH, "k": 50}, "nll", 84.78, "burda2015", "tabla 1, una capa estocástica",
+        IWAE_PROTOCOL, "ReLU en vez de tanh"),
+    Row("Flujo planar, K = 80", "vae_planar", dict(hidden=(400,), latent_dim=40, flow_length=80), "neg_elbo", 85.1,
+        "rezende2015", "tabla 2", "MNIST binarizado; cota variacional -ELBO",
+        "arquitectura del artículo no contrastada: usamos 784-400-40", slack=5.0, confirmed=False),
+    Row("IAF", "vae_iaf", dict(hidden=(400,), latent_dim=32), "nll", 79.10, "kingma2016",
+        "sección 6.1, mejor modelo", "MNIST binarizado dinámicamente; VAE convolucional con bloques ResNet, "
+        "z de dimensión 32, IAF con MADE de dos capas; -log p(x) con 128 muestras de importancia",
+        "perceptrón 784-400-32 en vez de la ResNet convolucional: se esperan varios nats peores", slack=10.0),
+    Row("Gumbel-softmax, 20 × 10", "categorical_vae", {}, "neg_elbo", 101.5, "jang2016", "tabla 1",
+        "MNIST con binarización fija; 20 variables categóricas de 10 clases; SGD con momento; "
+        "tau = max(0.5, exp(-r t))", "Adam y binarización dinámica al entrenar", slack=3.0),
+)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Nuestro protocolo, leído del perfil: datos, presupuesto y estimador."""
+
+    profile: str
+    n_train: int | None
+    n_eval: int
+    epochs: int
+    batch_size: int
+    lr: float
+    k_is: int
+    data: str = "MNIST, binarización dinámica al entrenar y una binarización fija (semilla 1) al medir"
+
+
+def protocol(profile: Profile | None = None) -> Protocol:
+    p = profile or get_profile()
+    return Protocol(p.name, p.repro_n_train, p.n_eval, p.repro_epochs, BATCH_SIZE, p.lr, p.repro_k)
+
+
+def build(row: Row, seed: int = 0) -> Model:
+    cls = MODELS[row.key]
+    torch.manual_seed(seed)
+    return cls(cls.Config(in_shape=(1, 28, 28), likelihood="bernoulli", **row.config))
+
+
+def data(profile: Profile | None = None):
+    """Los datos del protocolo: el conjunto de entrenamiento y las ``n_eval`` imágenes de prueba, binarizadas una
+    vez con una semilla fija (las mismas para todas las filas)."""
+    profile = profile or get_profile()
+    proto = protocol(profile)
+    train = load_mnist("train", proto.n_train, profile=profile)
+    test = load_mnist("test", profile=profile)
+    return train, binarize(test.x[:proto.n_eval], torch.Generator().manual_seed(1))
+
+
+def run_row(row: Row, proto: Protocol, train, x_eval: torch.Tensor, seed: int = 0,
+            progress: bool | None = None) -> dict:
+    """Entrena la fila con el protocolo y la mide en ``x_eval``; devuelve un diccionario serializable."""
+    start = time.perf_counter()
+    model = build(row, seed)
+    history = fit(model, train, epochs=proto.epochs, batch_size=proto.batch_size, lr=proto.lr, seed=seed,
+                  binarize=True, progress=progress, desc=row.name)
+    neg_elbo = -evaluate(model, x_eval)["elbo"]
+    set_seed(seed + 1)
+    nll = -log_likelihood_is(model, x_eval, proto.k_is).mean().item()
+    value = nll if row.metric == "nll" else neg_elbo
+    return {"name": row.name, "key": row.key, "metric": row.metric, "value": value, "nll": nll,
+            "neg_elbo": neg_elbo, "train_loss_first": history.train["loss"][0],
+            "train_loss_last": history.train["loss"][-1], "seconds": time.perf_counter() - start}
+
+
+def run(rows=ROWS, profile: Profile | None = None, seed: int = 0, progress: bool | None = None) -> list[dict]:
+    """Todas las filas con el protocolo del perfil."""
+    profile = profile or get_profile()
+    train, x_eval = data(profile)
+    return [run_row(row, protocol(profile), train, x_eval, seed, progress) for row in rows]
+
+
+# --- el registro de una ejecución completa ------------------------------------------------------------------
+def machine() -> dict:
+    device = get_device()
+    rec = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+           "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "device": device.type}
+    if device.type == "cuda":
+        rec["gpu"] = torch.cuda.get_device_name(device)
+    return rec
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def make_record(results: list[dict], proto: Protocol, command: str) -> dict:
+    return {"version": RECORD_VERSION, "command": command, "machine": machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit(), "protocol": asdict(proto),
+            "results": results}
+
+
+_REQUIRED = {"version", "command", "machine", "date", "protocol", "results"}
+
+
+def load_record(path: str | Path = DEFAULT_RECORD) -> dict | None:
+    """El registro grabado por una ejecución completa, o ``None`` si no existe. Uno mal formado es un error."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"El registro {path} no es JSON válido: {err}.") from err
+    missing = _REQUIRED - set(rec) if isinstance(rec, dict) else _REQUIRED
+    if missing:
+        raise ValueError(f"Al registro {path} le faltan los campos {sorted(missing)}.")
+    if rec["version"] != RECORD_VERSION:
+        raise ValueError(f"El registro {path} tiene la versión {rec['version']}; se esperaba {RECORD_VERSION}.")
+    for r in rec["results"]:
+        if not {"name", "metric", "value"} <= set(r) or not math.isfinite(r["value"]):
+            raise ValueError(f"Resultado mal formado en {path}: {r}.")
+    return rec
+
+
+# --- ¿es creíble? -----------------------------------------------------------------------------------------------
+def pixel_baseline(train_x: torch.Tensor, test_x: torch.Tensor, eps: float = 1e-3) -> float:
+    """-log p(x) medio (nats) del modelo más simple: un Bernoulli independiente por píxel, con la frecuencia de
+    cada píxel en ``train_x`` (recortada a [eps, 1 - eps]). Un modelo que no lo mejora no ha aprendido nada."""
+    if train_x.shape[1:] != test_x.shape[1:] or len(train_x) == 0 or len(test_x) == 0:
+        raise ValueError("Los conjuntos de entrenamiento y de prueba deben tener imágenes de la misma forma.")
+    if not (torch.isfinite(test_x).all() and ((test_x == 0) | (test_x == 1)).all()):
+        raise ValueError("Las imágenes de prueba deben ser binarias (0 o 1) y sin NaN.")
+    p = train_x.float().mean(0).clamp(eps, 1 - eps)
+    return -torch.distributions.Bernoulli(probs=p).log_prob(test_x.float()).flatten(1).sum(1).mean().item()
+
+
+BELOW = 1.5       # nats por debajo de la cifra publicada que se atribuyen al ruido de la estimación
+ABOVE_FULL = 5.0  # nats por encima admitidos en el perfil completo (más el ``slack`` de cada fila)
+
+
+def plausible(value: float, row: Row, profile_name: str, *, ceiling: float | None = None,
+              recorded: float | None = None) -> tuple[bool, str]:
+    """¿Cae ``value`` (nats, en la magnitud de la fila) en un rango creíble? Devuelve (sí/no, motivo en español).
+
+    - Por debajo, nunca más de ``BELOW`` nats mejor que lo publicado: con menos presupuesto, una cifra mucho mejor
+      delata un error (medir en los datos de entrenamiento, un estimador mal hecho).
+    - Por encima, en el perfil ``full`` hasta ``ABOVE_FULL`` nats más el ``slack`` de la fila; en un perfil reducido
+      el techo es ``ceiling``, la cifra del modelo de píxeles independientes en los mismos datos
+      (:func:`pixel_baseline`): la ejecución pequeña tiene que haber aprendido algo.
+    - Con un registro completo (``recorded``), la ejecución reducida no puede mejorarlo en más de ``BELOW`` nats.
+    """
+    if not math.isfinite(value):
+        return False, f"{row.name}: la cifra no es finita ({value})."
+    low = row.published - BELOW
+    if profile_name == "full":
+        high = row.published + ABOVE_FULL + row.slack
+    elif ceiling is None:
+        raise ValueError("En un perfil reducido hace falta el techo (la cifra del modelo de píxeles independientes).")
+    else:
+        high = ceiling
+    if not low <= value <= high:
+        return False, (f"{row.name}: {value:.2f} nats fuera de [{low:.2f}, {high:.2f}] "
+                       f"(publicado {row.published:.2f}, perfil {profile_name}).")
+    if recorded is not None and profile_name != "full" and value < recorded - BELOW:
+        return False, (f"{row.name}: la ejecución reducida ({value:.2f}) mejora la completa grabada "
+                       f"({recorded:.2f}) en más de {BELOW} nats.")
+    return True, f"{row.name}: {value:.2f} nats en [{low:.2f}, {high:.2f}]."
+
+
+# --- línea de órdenes ---------------------------------------------------------------------------------------
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description="Ejecuta la tabla de reproducibilidad y graba el resultado.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_RECORD, help="fichero JSON de salida")
+    parser.add_argument("--rows", nargs="*", help="solo estas filas (por nombre)")
+    args = parser.parse_args(argv)
+    rows = [r for r in ROWS if not args.rows or r.name in args.rows]
+    if args.rows and len(rows) != len(args.rows):
+        parser.error(f"Filas desconocidas; las hay: {', '.join(r.name for r in ROWS)}.")
+    proto = protocol()
+    results = run(rows)
+    command = " ".join([f"VAEBOOK_PROFILE={proto.profile}", "python -m vaebook_lib.reproducibility",
+                        *(argv if argv is not None else sys.argv[1:])])
+    record = make_record(results, proto, command)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    for r in results:
+        print(f"{r['name']:>24}: {METRICS[r['metric']]} = {r['value']:.2f} nats ({r['seconds']:.0f} s)")
+    print(f"Registro escrito en {args.out}")
+    return record
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
