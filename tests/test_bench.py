@@ -44,9 +44,21 @@ def test_main_prints_one_json_object_per_measurement_and_a_table(capsys):
                           "--rounds", "1", "--devices", "cpu", "--peak-sizes", "128"])
     out = capsys.readouterr().out
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert lines == records and [r["kind"] for r in records] == ["machine", "loop"]
+    assert lines == records and [r["kind"] for r in records] == ["machine", "loop", "breakdown"]
     assert records[0]["matmul_peak_gflops"] > 0
-    assert "vae-mlp" in out and "fit/mano" in out
+    assert "vae-mlp" in out and "fit/mano" in out and "techo sin el resto" in out
+
+
+def test_breakdown_parts_are_consistent():
+    rec = bench.measure_breakdown("mlp", batch_size=64, steps=3, peak=1e11)
+    json.dumps(rec)
+    assert rec["kind"] == "breakdown" and rec["batch_size"] == 64
+    assert 0 < rec["gemm_share"] < 1 and rec["gemm_ms"] > 0 and rec["rng_ms"] > 0 and rec["adam_ms"] > 0
+    # el techo sin el «resto» está por encima de lo que consigue el paso entero
+    assert rec["ceiling_peak_fraction"] > rec["step_peak_fraction"] > 0
+    assert rec["step_peak_fraction"] == pytest.approx(3_280_000 * 64 / (rec["step_ms"] / 1e3) / 1e11)
+    with pytest.raises(ValueError, match="positivos"):
+        bench.measure_breakdown(steps=0)
 
 
 def test_format_table_lists_notebooks_and_the_total():

@@ -6,6 +6,8 @@ Mide, e imprime como un objeto JSON por línea y al final como una tabla legible
   (el mejor de varios ``torch.mm`` cuadrados grandes), que sirve de vara de medir;
 - ``notebook`` / ``book``: el tiempo de cada cuaderno en el perfil ``fast`` ejecutado como ``make test``
   (``pytest --nbval-lax --nbval-current-env``, un proceso por cuaderno) y el total del libro;
+- ``breakdown`` (CPU): adónde va el tiempo de un paso (GEMM, azar de la binarización, Adam, el resto) y el
+  techo que eso impone a la fracción del pico;
 - ``loop``: ejemplos por segundo de ``fit`` frente a un bucle de PyTorch escrito a mano (mismo modelo, datos,
   optimizador Adam y semilla), medidos en el mismo proceso y alternando el orden en cada ronda; su cociente
   (mediana de los cocientes por ronda: las rondas emparejadas cancelan la carga de la máquina) y la fracción
@@ -112,6 +114,74 @@ def bare_loop(model: torch.nn.Module, x: torch.Tensor, *, epochs: int, batch_siz
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
+
+# Operadores que hacen las multiplicaciones de matrices y convoluciones (tiempo propio en el perfilador).
+GEMM_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::mkldnn_convolution",
+            "aten::convolution_backward", "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward",
+            "aten::mkldnn_convolution_backward"}
+
+
+def measure_breakdown(arch: str = "mlp", *, batch_size: int = 128, steps: int = 20, lr: float = 1e-3,
+                      seed: int = 0, peak: float | None = None) -> dict:
+    """Adónde va el tiempo de un paso de ``fit`` en CPU (binarizar, adelante, atrás, Adam).
+
+    - ``step_ms``: el paso entero, como lo da ``fit`` (sin perfilador);
+    - ``gemm_share``: fracción del paso (perfilado) dentro de multiplicaciones de matrices y convoluciones
+      (:data:`GEMM_OPS`), y ``gemm_peak_fraction``, la eficiencia de esas operaciones frente al pico;
+    - ``rng_ms`` y ``adam_ms``: la binarización dinámica (un número al azar por píxel) y el paso de Adam fusionado,
+      cada uno medido aparte;
+    - ``ceiling_peak_fraction``: la fracción del pico que alcanzaría el bucle si todo lo demás (operaciones elemento
+      a elemento, Python) costara cero: FLOP / (GEMM + azar + Adam) / pico. Es el techo de este modelo en esta
+      máquina con binarización dinámica.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from .train import _binarize_fast, _default_optimizer, _no_distribution_checks
+
+    if steps <= 0 or batch_size <= 0:
+        raise ValueError("steps y batch_size deben ser positivos.")
+    device = torch.device("cpu")
+    torch.manual_seed(seed)
+    model = bench_model(arch)
+    flops = flops_per_example(model) * batch_size
+    x = bench_data(batch_size * steps, seed)
+    opt = _default_optimizer(model, lr, device)
+    gen = torch.Generator().manual_seed(seed)
+    peak = peak or matmul_peak(device, (1024,), repeats=3)
+
+    def step(i: int) -> None:
+        xb = _binarize_fast(x[i * batch_size:(i + 1) * batch_size], gen)
+        loss = model(xb).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def timed(fn, n: int) -> float:
+        t = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        return (time.perf_counter() - t) / n
+
+    model.train()
+    with _no_distribution_checks():
+        step(0)  # calentamiento
+        step_s = timed(step, steps)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for i in range(steps):
+                step(i)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    gemm = sum(e.self_cpu_time_total for e in events if e.key in GEMM_OPS)
+    gemm_s = gemm / 1e6 / steps
+    rng_s = timed(lambda i: _binarize_fast(x[i * batch_size:(i + 1) * batch_size], gen), steps)
+    adam_s = timed(lambda i: opt.step(), steps)
+    return {"kind": "breakdown", "model": f"vae-{arch}", "device": "cpu", "batch_size": batch_size,
+            "threads": torch.get_num_threads(), "step_ms": 1e3 * step_s, "gemm_share": gemm / max(total, 1e-9),
+            "gemm_ms": 1e3 * gemm_s, "gemm_peak_fraction": flops / max(gemm_s, 1e-12) / peak,
+            "rng_ms": 1e3 * rng_s, "adam_ms": 1e3 * adam_s,
+            "step_peak_fraction": flops / step_s / peak,
+            "ceiling_peak_fraction": flops / (gemm_s + rng_s + adam_s) / peak, "peak_gflops": peak / 1e9}
 
 
 def _peak_memory_mb(device: torch.device) -> float:
@@ -283,6 +353,10 @@ def format_table(records: list[dict]) -> str:
                          f"{100 * r['compiled_peak_fraction']:.0f}% del pico)")
         lines.append(f"(ej/s: el mejor de las rondas; fit/mano y %pico: medianas por ronda, emparejadas; "
                      f"objetivo del VAE MLP en CPU: {100 * GOAL:.0f}% del pico)")
+    for r in (r for r in records if r["kind"] == "breakdown"):
+        lines.append(f"  {r['model']} lote {r['batch_size']}: paso {r['step_ms']:.2f} ms; GEMM {100 * r['gemm_share']:.0f}% "
+                     f"del paso (al {100 * r['gemm_peak_fraction']:.0f}% del pico), azar {r['rng_ms']:.2f} ms, "
+                     f"Adam {r['adam_ms']:.2f} ms; techo sin el resto: {100 * r['ceiling_peak_fraction']:.0f}% del pico")
     nbs = [r for r in records if r["kind"] == "notebook"]
     if nbs:
         width = max(len(r["path"]) for r in nbs)
@@ -353,6 +427,9 @@ def main(argv=None) -> list[dict]:
                         emit(measure_loop(arch, device=dev, batch_size=bs, examples=n, rounds=a.rounds,
                                           peak=peak, peak_sizes=sizes, compile=a.compile,
                                           clock=clock))
+                        if dev.type == "cpu":
+                            emit(measure_breakdown(arch, batch_size=bs, peak=peak,
+                                                   steps=max(2, min(20, n // bs))))
         if not a.skip_notebooks:
             paths = find_notebooks(a.notebooks)
             for path in paths:
