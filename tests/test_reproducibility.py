@@ -75,6 +75,9 @@ def test_plausible_ranges():
     assert R.plausible(150.0, row, "fast", ceiling=200.0, recorded=149.0)[0]
     with pytest.raises(ValueError, match="techo"):
         R.plausible(150.0, row, "fast")
+    loose = next(r for r in R.ROWS if r.below > 1.5)
+    assert R.plausible(loose.published - loose.below + 0.1, loose, "full")[0]
+    assert not R.plausible(loose.published - loose.below - 0.1, loose, "full")[0]
     slack = next(r for r in R.ROWS if r.slack > 0)
     assert R.plausible(slack.published + R.ABOVE_FULL + slack.slack - 0.1, slack, "full")[0]
 
