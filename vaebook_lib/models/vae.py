@@ -32,8 +32,12 @@ class GaussianEncoderMixin:
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x).loc
 
-    def likelihood(self, z: torch.Tensor):
-        """p(x|z) para un lote de códigos (cualquier forma (..., latent_dim))."""
+    def likelihood(self, z: torch.Tensor, x: torch.Tensor | None = None):
+        """p(x|z) para un lote de códigos (cualquier forma (..., latent_dim)).
+
+        ``x`` son los datos en que se evaluará: un decodificador factorizado no lo necesita y lo ignora; uno
+        autorregresivo (``vae_pixelcnn``) condiciona cada píxel a los anteriores de ``x``.
+        """
         lead = z.shape[:-1]
         raw = self.decoder(z.reshape(-1, z.shape[-1]))
         raw = raw.reshape(*lead, *raw.shape[1:])
@@ -56,14 +60,15 @@ class GaussianEncoderMixin:
         self.check_input(x)
         qz = self.posterior(x)
         z = qz.rsample()
-        px = self.likelihood(z)
+        px = self.likelihood(z, x)
         return qz, z, px, -px.log_prob(x)
 
     def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """log w = log p(x|z) + log p(z) - log q(z|x) para k muestras z ~ q(z|x): tensor (k, lote)."""
         qz = self.posterior(x)
         z = qz.rsample((k,))
-        log_px = self.likelihood(z).log_prob(x.expand(k, *x.shape))
+        xk = x.expand(k, *x.shape)
+        log_px = self.likelihood(z, xk).log_prob(xk)
         return log_px + self.prior(z).log_prob(z).sum(-1) - qz.log_prob(z).sum(-1)
 
 

@@ -8,7 +8,7 @@ decodificador así puede modelar buena parte de la imagen sin mirar z: es el cas
 posterior (Bowman et al., 2015; Chen et al., 2016). Hereda de :class:`AnnealedVAE` sus remedios (``warmup``,
 ``free_bits``) y su pérdida; el término «elbo» es siempre la ELBO verdadera.
 
-La verosimilitud necesita la imagen (los píxeles anteriores), así que ``likelihood(z, x)`` recibe las dos;
+La verosimilitud necesita la imagen (los píxeles anteriores): ``likelihood(z, x)`` la recibe, como en todos los VAE;
 ``decode``/``sample``/``reconstruct`` devuelven **muestras** de p(x|z), píxel a píxel (su media no tiene forma
 cerrada), y ``x_hat`` de la salida son las probabilidades de cada píxel dados los anteriores verdaderos.
 """
@@ -79,28 +79,19 @@ class PixelCNNVAE(AnnealedVAE):
         self.decoder = PixelCNNDecoder(c.in_shape, c.latent_dim, c.channels, c.n_layers, c.kernel,
                                        tuple(reversed(c.hidden)), c.arch)
 
-    def likelihood(self, z: torch.Tensor, x: torch.Tensor) -> Independent:
+    def likelihood(self, z: torch.Tensor, x: torch.Tensor | None = None) -> Independent:
         """p(x|z) como producto de Bernoulli, cada una condicionada a los píxeles anteriores de ``x``.
 
-        ``z``: (..., latent_dim); ``x``: (..., canales, alto, ancho) con las mismas dimensiones delanteras.
+        ``z``: (..., latent_dim); ``x``: (..., canales, alto, ancho) con las mismas dimensiones delanteras. Sin
+        ``x`` no hay verosimilitud que evaluar (para generar, :meth:`decode`). El paso de la ELBO
+        (``encode_sample_decode``) y los pesos de importancia (``log_weights``) son los del VAE.
         """
+        if x is None:
+            raise ValueError("El decodificador autorregresivo necesita la imagen x para evaluar p(x|z); "
+                             "para generar, use decode(z).")
         lead = z.shape[:-1]
         logits = self.decoder(x.reshape(-1, *self.config.in_shape), z.reshape(-1, z.shape[-1]))
         return Independent(Bernoulli(logits=logits.reshape(*lead, *self.config.in_shape)), 3)
-
-    def encode_sample_decode(self, x: torch.Tensor):
-        self.check_input(x)
-        qz = self.posterior(x)
-        z = qz.rsample()
-        px = self.likelihood(z, x)
-        return qz, z, px, -px.log_prob(x)
-
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        qz = self.posterior(x)
-        z = qz.rsample((k,))
-        xk = x.expand(k, *x.shape)
-        log_px = self.likelihood(z, xk).log_prob(xk)
-        return log_px + self.prior(z).log_prob(z).sum(-1) - qz.log_prob(z).sum(-1)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
