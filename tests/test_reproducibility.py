@@ -56,9 +56,9 @@ def test_pixel_baseline_is_the_bernoulli_marginal_model():
     expected = -Bernoulli(probs=p).log_prob(test).flatten(1).sum(1).mean().item()
     assert math.isclose(R.pixel_baseline(train, test), expected, rel_tol=1e-6)
     assert math.isclose(expected, -16 * (0.3 * math.log(0.3) + 0.7 * math.log(0.7)), rel_tol=0.1)
-    with pytest.raises(ValueError, match="binarias"):
+    with pytest.raises(ValueError, match="binario"):
         R.pixel_baseline(train, torch.full((2, 1, 4, 4), 0.5))
-    with pytest.raises(ValueError, match="misma forma"):
+    with pytest.raises(ValueError, match="debe tener forma"):
         R.pixel_baseline(train, test[:, :, :2])
 
 

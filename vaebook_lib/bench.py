@@ -318,12 +318,20 @@ def measure_notebook(path: Path, root: Path = ROOT) -> dict:
     return rec
 
 
-def machine_record(device: torch.device, sizes=(1024, 2048), clock: str = "wall") -> dict:
-    rec = {"kind": "machine", "torch": torch.__version__, "python": platform.python_version(),
-           "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "device": device.type,
-           "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+def machine_info(device: torch.device) -> dict:
+    """Qué máquina mide: versiones, procesador, hilos, dispositivo (y la GPU si la hay). También la usa el
+    registro de la tabla de reproducibilidad."""
+    rec = {"torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+           "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+           "threads": torch.get_num_threads(), "device": device.type}
     if device.type == "cuda":
         rec["gpu"] = torch.cuda.get_device_name(device)
+    return rec
+
+
+def machine_record(device: torch.device, sizes=(1024, 2048), clock: str = "wall") -> dict:
+    rec = {"kind": "machine", **machine_info(device),
+           "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
     rec["clock"] = clock
     rec["matmul_peak_gflops"] = matmul_peak(device, sizes, clock=clock) / 1e9
     return rec

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -28,8 +26,10 @@ from pathlib import Path
 
 import torch
 
+from .bench import machine_info
 from .config import Profile, get_device, get_profile, set_seed
 from .data import binarize, load_mnist
+from .losses import check_images
 from .metrics import log_likelihood_is
 from .models import MODELS, Model
 from .train import evaluate, fit
@@ -144,19 +144,11 @@ def run(rows=ROWS, profile: Profile | None = None, seed: int = 0, progress: bool
     """Todas las filas con el protocolo del perfil."""
     profile = profile or get_profile()
     train, x_eval = data(profile)
-    return [run_row(row, protocol(profile), train, x_eval, seed, progress) for row in rows]
+    proto = protocol(profile)
+    return [run_row(row, proto, train, x_eval, seed, progress) for row in rows]
 
 
 # --- el registro de una ejecución completa ------------------------------------------------------------------
-def machine() -> dict:
-    device = get_device()
-    rec = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-           "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "device": device.type}
-    if device.type == "cuda":
-        rec["gpu"] = torch.cuda.get_device_name(device)
-    return rec
-
-
 def _commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
@@ -167,7 +159,7 @@ def _commit() -> str | None:
 
 
 def make_record(results: list[dict], proto: Protocol, command: str) -> dict:
-    return {"version": RECORD_VERSION, "command": command, "machine": machine(),
+    return {"version": RECORD_VERSION, "command": command, "machine": machine_info(get_device()),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit(), "protocol": asdict(proto),
             "results": results}
 
@@ -199,10 +191,9 @@ def load_record(path: str | Path = DEFAULT_RECORD) -> dict | None:
 def pixel_baseline(train_x: torch.Tensor, test_x: torch.Tensor, eps: float = 1e-3) -> float:
     """-log p(x) medio (nats) del modelo más simple: un Bernoulli independiente por píxel, con la frecuencia de
     cada píxel en ``train_x`` (recortada a [eps, 1 - eps]). Un modelo que no lo mejora no ha aprendido nada."""
-    if train_x.shape[1:] != test_x.shape[1:] or len(train_x) == 0 or len(test_x) == 0:
-        raise ValueError("Los conjuntos de entrenamiento y de prueba deben tener imágenes de la misma forma.")
-    if not (torch.isfinite(test_x).all() and ((test_x == 0) | (test_x == 1)).all()):
-        raise ValueError("Las imágenes de prueba deben ser binarias (0 o 1) y sin NaN.")
+    if len(train_x) == 0 or len(test_x) == 0:
+        raise ValueError("Los conjuntos de entrenamiento y de prueba no pueden estar vacíos.")
+    check_images(test_x, tuple(train_x.shape[1:]), binary=True, name="test_x")
     p = train_x.float().mean(0).clamp(eps, 1 - eps)
     return -torch.distributions.Bernoulli(probs=p).log_prob(test_x.float()).flatten(1).sum(1).mean().item()
 
