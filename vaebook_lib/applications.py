@@ -51,21 +51,25 @@ def linear_autoencoder(dim: int, k: int) -> AE:
 
 
 def fit_linear_autoencoder(model: AE, x: torch.Tensor, *, epochs: int, batch_size: int, lr: float = 1e-2,
-                           decay: float = 0.6, seed: int = 0):
-    """Entrena un AE lineal con el bucle común (``fit``), Adam y una tasa que se multiplica por ``decay`` en cada época.
+                           seed: int = 0):
+    """Entrena un AE lineal con el bucle común (``fit``) y Adam, con una tasa que baja de ``lr`` a 0 siguiendo
+    medio coseno a lo largo de las ``epochs`` épocas (``CosineAnnealingLR``).
 
-    Sin reducir la tasa, el ruido de los minilotes deja mal resueltas las direcciones de menor varianza del
-    subespacio principal; con ella el AE llega al error de PCA en pocas épocas.
+    El paisaje del AE lineal no tiene mínimos locales malos, pero sí puntos de silla: los subespacios que cambian
+    una componente principal por otra de varianza parecida. Con la tasa constante, el ruido de los minilotes deja
+    mal resueltas las direcciones de menor varianza; si la tasa cae demasiado pronto (una reducción geométrica
+    por época), según la inicialización el entrenamiento se congela cerca de una silla. El coseno mantiene la tasa
+    alta la primera mitad y la apaga al final, dure lo que dure el entrenamiento.
     """
-    if not 0 < decay <= 1:
-        raise ValueError(f"El factor de reducción de la tasa debe estar en (0, 1]; se recibió {decay}.")
+    if epochs <= 0:
+        raise ValueError(f"El número de épocas debe ser positivo; se recibió {epochs}.")
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
 
-    def shrink(epoch, history, _model):
-        for group in opt.param_groups:
-            group["lr"] *= decay
+    def anneal(epoch, history, _model):
+        schedule.step()
 
-    return fit(model, x, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=opt, callbacks=[shrink])
+    return fit(model, x, epochs=epochs, batch_size=batch_size, seed=seed, optimizer=opt, callbacks=[anneal])
 
 
 def decoder_matrix(model: AE) -> torch.Tensor:
