@@ -73,15 +73,43 @@ def test_vae_shapes_sampling_and_decoding():
     assert vae.log_weights(x, 7).shape == (7, 3)
 
 
+def _one_pixel(fill: float, value: float) -> torch.Tensor:
+    """Un lote binario válido salvo un píxel."""
+    x = torch.full((2, 1, 28, 28), fill)
+    x[1, 0, 13, 7] = value
+    return x
+
+
 @pytest.mark.parametrize("bad, word", [
     (torch.rand(2, 784), "forma"),
     (torch.full((2, 1, 28, 28), float("nan")), "NaN"),
     (torch.full((2, 1, 28, 28), 2.0), r"\[0, 1\]"),
     (torch.full((2, 1, 28, 28), 0.5), "binario"),
+    (torch.full((2, 1, 28, 28), float("inf")), "infinitos"),
+    (torch.full((2, 1, 28, 28), -float("inf")), "infinitos"),
+    (_one_pixel(0.0, float("nan")), "NaN"),
+    (_one_pixel(0.0, 1e-30), "binario"),
+    (_one_pixel(1.0, 1 - 2 ** -24), "binario"),
+    (_one_pixel(1.0, -1e-30), r"\[0, 1\]"),
+    (torch.ones(2, 1, 28, 28, dtype=torch.uint8), "coma flotante"),
 ])
 def test_bad_input_raises_spanish_value_error(bad, word):
     with pytest.raises(ValueError, match=word):
         VAE(latent_dim=2, hidden=(8,))(bad)
+
+
+def test_in_unit_interval_catches_every_bad_value_in_one_pass():
+    from vaebook_lib.losses import in_unit_interval
+    x = torch.rand(64, 784)
+    assert in_unit_interval(x) and in_unit_interval(torch.empty(0, 3)) and in_unit_interval(torch.tensor([-0.0, 1.0]))
+    for bad in (float("nan"), float("inf"), -float("inf"), 1 + 2 ** -23, -1e-38):
+        y = x.clone()
+        y[17, 300] = bad
+        assert not in_unit_interval(y), bad
+
+
+def test_binary_images_with_signed_zero_pass():
+    VAE(latent_dim=2, hidden=(8,))(torch.tensor([-0.0, 1.0]).repeat(2, 392).view(2, 1, 28, 28))
 
 
 def test_gaussian_vae_accepts_intensities():

@@ -70,3 +70,21 @@ def test_fast_binarization_has_the_bernoulli_law():
     assert freq[0] == 0 and freq[-1] == 1                       # los extremos son deterministas
     # media de 20000 Bernoulli: desviación típica <= 0.0036; 5 sigmas de margen
     torch.testing.assert_close(freq, p[0], atol=0.018, rtol=0)
+
+
+def test_fast_binarization_quantum_odd_sizes_and_independent_neighbours():
+    from vaebook_lib.train import _binarize_fast
+
+    gen = torch.Generator().manual_seed(1)
+    # P(1) = ceil(65536 p) / 65536: con p por debajo de 1/65536 sale 1 con probabilidad exactamente 1/65536
+    tiny = _binarize_fast(torch.full((4_000_000,), 1e-7), gen)
+    assert 20 <= tiny.sum() <= 110                               # media 61, 6 sigmas
+    for shape in [(3, 5), (1,), (7, 1, 3, 3)]:                   # tamaños que no son múltiplo de 4
+        b = _binarize_fast(torch.rand(shape, generator=gen, dtype=torch.float64), gen)
+        assert b.shape == shape and b.dtype == torch.float64
+    # cuatro píxeles seguidos salen del mismo número de 64 bits: han de ser independientes
+    b = _binarize_fast(torch.full((200_000, 4), 0.5), gen)
+    corr = torch.corrcoef(b.T)
+    assert (corr - torch.eye(4)).abs().max() < 0.015            # 0 esperado; desviación típica ~0.0022
+    counts = b.sum(1).long().bincount(minlength=5).double() / len(b)    # binomial(4, 1/2)
+    assert (counts - torch.tensor([1, 4, 6, 4, 1]) / 16).abs().max() < 0.01

@@ -17,6 +17,7 @@ from . import distributed
 from .config import get_device, set_seed
 from .data.batches import batches, binarize as binarize_batch
 from .data.vision import ImageData
+from .losses import in_unit_interval
 from .models.base import Model
 
 
@@ -83,15 +84,24 @@ def _no_distribution_checks():
 
 
 def _binarize_fast(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Binarización dinámica como ``u < x`` con ``u ~ U[0, 1)``: P(1) = x, la misma ley que ``torch.bernoulli``
-    (otro flujo de números al azar), pero con un sorteo vectorizado, más de dos veces más rápido en CPU: en un
-    VAE MLP el sorteo de ``torch.bernoulli`` llegaba a ser un sexto del paso."""
-    return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
+    """Binarización dinámica con 16 bits al azar por píxel: P(1) = ceil(65536·x)/65536, es decir, x salvo menos
+    de 1/65536 (exacta en 0 y en 1).
+
+    Cada número de 64 bits del generador da cuatro enteros uniformes de 16 bits ``u`` (en [-32768, 32767]);
+    ``32767 - u`` es uniforme en {0, …, 65535} y el píxel vale 1 si es menor que 65536·x, o sea, si
+    ``u + 65536·x > 32767``: una suma y una comparación en el sitio, sin máscaras booleanas. En CPU el sorteo
+    de un ``float`` por píxel (``torch.rand``, ~10 ns) era la operación más cara del paso de un VAE MLP tras
+    las multiplicaciones de matrices; así cuesta menos de la mitad (y ``torch.bernoulli``, el triple).
+    """
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
+    u = words.random_(-2 ** 63, None, generator=generator).view(torch.int16)[:n].view(x.shape)
+    return torch.add(u, x, alpha=65536.0).gt_(32767).to(x.dtype)
 
 
 def _check_range(x: torch.Tensor) -> None:
     """Una sola comprobación de [0, 1] para todo el conjunto (en vez de una por lote al binarizar)."""
-    if x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
+    if not in_unit_interval(x):
         raise ValueError("Para binarizar, las intensidades deben estar en [0, 1] y no contener NaN.")
 
 
