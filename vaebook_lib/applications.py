@@ -58,8 +58,8 @@ def fit_linear_autoencoder(model: AE, x: torch.Tensor, *, epochs: int, batch_siz
     El paisaje del AE lineal no tiene mínimos locales malos, pero sí puntos de silla: los subespacios que cambian
     una componente principal por otra de varianza parecida. Con la tasa constante, el ruido de los minilotes deja
     mal resueltas las direcciones de menor varianza; si la tasa cae demasiado pronto (una reducción geométrica
-    por época), según la inicialización el entrenamiento se congela cerca de una silla. El coseno mantiene la tasa
-    alta la primera mitad y la apaga al final, dure lo que dure el entrenamiento.
+    por época), según la inicialización el entrenamiento se congela cerca de una silla. El coseno la baja despacio
+    al principio (a mitad del entrenamiento aún vale ``lr/2``) y la lleva a cero al final, dure lo que dure.
     """
     if epochs <= 0:
         raise ValueError(f"El número de épocas debe ser positivo; se recibió {epochs}.")
