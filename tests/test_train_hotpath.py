@@ -79,6 +79,8 @@ def test_fast_binarization_quantum_odd_sizes_and_independent_neighbours():
     # P(1) = ceil(65536 p) / 65536: con p por debajo de 1/65536 sale 1 con probabilidad exactamente 1/65536
     tiny = _binarize_fast(torch.full((4_000_000,), 1e-7), gen)
     assert 20 <= tiny.sum() <= 110                               # media 61, 6 sigmas
+    half = _binarize_fast(torch.full((400_000,), 0.3, dtype=torch.float16), gen)  # la suma va en float32
+    assert half.dtype == torch.float16 and abs(half.float().mean().item() - 0.3) < 0.004
     for shape in [(3, 5), (1,), (7, 1, 3, 3)]:                   # tamaños que no son múltiplo de 4
         b = _binarize_fast(torch.rand(shape, generator=gen, dtype=torch.float64), gen)
         assert b.shape == shape and b.dtype == torch.float64

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .losses import in_unit_interval
+
 CORRUPTIONS = ("gaussian", "mask", "salt_pepper")
 
 
@@ -18,7 +20,7 @@ def _check(x: torch.Tensor, kind: str, level: float) -> None:
         raise ValueError(f"Corrupción desconocida {kind!r}; use una de {CORRUPTIONS}.")
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise ValueError("La entrada a corromper debe ser un tensor de coma flotante.")
-    if x.numel() and (not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1):
+    if not in_unit_interval(x):
         raise ValueError("La entrada a corromper debe estar en [0, 1] y no contener NaN.")
     if level < 0 or (kind != "gaussian" and level > 1):
         raise ValueError(f"Nivel de ruido no válido {level} para «{kind}»: "

@@ -15,9 +15,8 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .config import get_device, set_seed
-from .data.batches import batches, binarize as binarize_batch
+from .data.batches import batches, binarize as binarize_batch, check_binarizable
 from .data.vision import ImageData
-from .losses import in_unit_interval
 from .models.base import Model
 
 
@@ -96,13 +95,8 @@ def _binarize_fast(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     n = x.numel()
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
     u = words.random_(-2 ** 63, None, generator=generator).view(torch.int16)[:n].view(x.shape)
-    return torch.add(u, x, alpha=65536.0).gt_(32767).to(x.dtype)
-
-
-def _check_range(x: torch.Tensor) -> None:
-    """Una sola comprobación de [0, 1] para todo el conjunto (en vez de una por lote al binarizar)."""
-    if not in_unit_interval(x):
-        raise ValueError("Para binarizar, las intensidades deben estar en [0, 1] y no contener NaN.")
+    wide = torch.promote_types(x.dtype, torch.float32)  # float16 no representa 65536·x con precisión
+    return torch.add(u, x.to(wide), alpha=65536.0).gt_(32767).to(x.dtype)
 
 
 def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
@@ -129,7 +123,7 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     if len(x) == 0:
         raise ValueError("No hay datos de entrenamiento.")
     if binarize:
-        _check_range(x)
+        check_binarizable(x)  # una vez para todo el conjunto, no en cada lote
     ctx = distributed.setup(device)  # None sin torchrun: ni grupo de procesos ni coste alguno
     device = ctx.device if ctx else torch.device(device) if device is not None else get_device()
     cpu_gen = set_seed(seed)
