@@ -75,3 +75,16 @@ def test_notebook_is_clean_and_starts_with_the_colab_cell(path):
     body = "\n".join(c.source for c in code[1:])
     assert "VAEBOOK_PROFILE" not in body and not re.search(r"\.name\s*==\s*['\"](fast|full)", body)
     assert "assert " in code[-1].source, "El cuaderno debe terminar con una celda de comprobación"
+
+
+GLUE_REF = re.compile(r"\{glue(?::\w+)?\}`([A-Za-z_][A-Za-z0-9_]*)")
+GLUE_DEF = re.compile(r"""glue\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_glued_number_in_the_prose_is_computed_in_the_notebook(path):
+    # Una cifra de la prosa sale de la ejecución: cada {glue:...}`nombre` tiene su glue("nombre", ...) en el código.
+    nb = nbformat.read(path, as_version=4)
+    refs = {m for c in nb.cells if c.cell_type == "markdown" for m in GLUE_REF.findall(c.source)}
+    defs = {m for c in nb.cells if c.cell_type == "code" for m in GLUE_DEF.findall(c.source)}
+    assert refs <= defs, f"{path.name}: el texto cita cifras que ninguna celda calcula: {sorted(refs - defs)}"

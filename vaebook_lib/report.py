@@ -1,0 +1,62 @@
+"""Cifras de la ejecución en la prosa del libro.
+
+Una frase con un número calculado lo toma de la celda que lo calcula, nunca se escribe a mano:
+
+    from vaebook_lib.report import glue
+    glue("elbo_diag", e_diag["elbo"])          # en una celda de código
+
+y en una celda de texto del mismo cuaderno: ``{glue:text}`elbo_diag:.1f` ``. Al construir el libro, myst-nb
+sustituye el rol por el valor de esta ejecución (en el perfil que sea). Donde myst-nb no está (Colab, un Jupyter
+sin el extra ``book``), ``glue`` imprime ``nombre = valor`` para que el lector vea la cifra bajo la celda.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import re
+
+import numpy as np
+import torch
+
+try:  # myst-nb viene con el extra «book» (Jupyter Book); en Colab no está.
+    from myst_nb import glue as _myst_glue
+except ImportError:  # pragma: no cover - depende del entorno
+    _myst_glue = None
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _plain(value):
+    """Convierte tensores y escalares de NumPy de un elemento en números de Python (su texto es el número)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"glue espera un número; se recibió un tensor de forma {tuple(value.shape)}.")
+        value = value.item()
+    elif isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise ValueError(f"glue espera un número; se recibió un array de forma {value.shape}.")
+        value = value.item()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (numbers.Number, str)):
+        raise ValueError(f"glue espera un número o un texto; se recibió {type(value).__name__}.")
+    if isinstance(value, numbers.Real) and not math.isfinite(value):
+        raise ValueError(f"glue recibió {value!r}: una cifra no finita no puede ir en el texto (¿divergió el "
+                         "entrenamiento?).")
+    return value
+
+
+def glue(name: str, value, *, quiet: bool | None = None):
+    """Registra ``value`` con el nombre ``name`` para citarlo en el texto con ``{glue:text}`name` ``.
+
+    Devuelve el valor convertido (un ``float``/``int`` de Python o un ``str``). ``quiet=None`` imprime la cifra solo
+    donde myst-nb falta; ``True``/``False`` lo fuerzan.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"El nombre de glue debe ser un identificador (letras, cifras y _); se recibió {name!r}.")
+    value = _plain(value)
+    if _myst_glue is not None:
+        _myst_glue(name, value, display=False)
+    if quiet is False or (quiet is None and _myst_glue is None):
+        print(f"{name} = {value}")
+    return value
