@@ -8,7 +8,7 @@ from conftest import needs_mnist
 from vaebook_lib.config import PROFILES
 from vaebook_lib.data import (FACTOR_SIZES, DatasetError, batches, binarize, load_fashion_mnist, load_formas,
                               load_mnist, mixture_of_gaussians, render, sample_factors, sample_toy)
-from vaebook_lib.data import idx
+from vaebook_lib.data import idx, vision
 from vaebook_lib.data.idx import IdxFile, find_or_fetch, parse_idx, read_verified
 
 
@@ -69,8 +69,33 @@ def test_fashion_mnist_is_real_and_complete():
         load_fashion_mnist("validación")
 
 
+needs_mnist_train = pytest.mark.skipif(
+    not any((d / "train-images-idx3-ubyte.gz").is_file() for d in idx.search_dirs("mnist")),
+    reason="La partición de entrenamiento de MNIST no está (VAEBOOK_DATA)")
+
+
+def _real_mnist_dir():
+    return next(d for d in idx.search_dirs("mnist") if (d / "t10k-images-idx3-ubyte.gz").is_file())
+
+
+@pytest.fixture
+def mnist_without_train(tmp_path, monkeypatch):
+    """Solo la partición de prueba oficial (enlazada): como en una máquina sin la de entrenamiento."""
+    real = _real_mnist_dir()
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / "data" / "mnist" / name).symlink_to(real / name)
+    monkeypatch.setenv("VAEBOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VAEBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAEBOOK_OFFLINE", "1")
+    monkeypatch.setattr(idx, "DEBIAN_ROOT", tmp_path / "debian")
+    vision._load_idx_pair.cache_clear()
+    yield
+    vision._load_idx_pair.cache_clear()
+
+
 @needs_mnist
-def test_mnist_fast_profile_carves_disjoint_splits(capsys):
+def test_mnist_fast_profile_carves_disjoint_splits(mnist_without_train):
     fast = PROFILES["fast"]
     train, test = load_mnist("train", profile=fast), load_mnist("test", profile=fast)
     assert len(train) == fast.n_train and len(test) == fast.n_test
@@ -80,9 +105,23 @@ def test_mnist_fast_profile_carves_disjoint_splits(capsys):
 
 
 @needs_mnist
-def test_mnist_full_profile_refuses_the_carve():
+def test_mnist_full_profile_refuses_the_carve(mnist_without_train):
     with pytest.raises(DatasetError, match="entrenamiento oficial"):
         load_mnist("train", profile=PROFILES["full"])
+
+
+@needs_mnist_train
+def test_mnist_official_train_split_is_loaded_when_present():
+    """Con los ficheros de entrenamiento (p. ej. VAEBOOK_DATA=../shared/data), ningún perfil recorta."""
+    vision._load_idx_pair.cache_clear()
+    train = load_mnist("train", profile=PROFILES["fast"])
+    assert train.name == "MNIST" and train.x.shape == (60000, 1, 28, 28)
+    # Recuentos publicados de la partición de entrenamiento y su media de píxel conocida (0,1307).
+    assert train.y.bincount().tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert abs(train.x.mean().item() - 0.1307) < 5e-5
+    assert train.y[:5].tolist() == [5, 0, 4, 1, 9]
+    assert len(load_mnist("test", profile=PROFILES["fast"])) == 10000  # la prueba oficial entera, sin recorte
+    assert len(load_mnist("train", 123, profile=PROFILES["full"])) == 123
 
 
 def test_binarize_is_bernoulli_and_validates():

@@ -6,7 +6,9 @@ usuario (``~/.cache/vaebook`` o ``$VAEBOOK_CACHE``), con una clave que incluye e
 """
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import torch
@@ -90,11 +92,22 @@ def get_feature_net(data: ImageData, epochs: int = 1, seed: int = 0, directory: 
     path = folder / f"feature_net_{slug}_{len(data.x)}_e{epochs}_s{seed}.pt"
     net = FeatureNet(data.x.shape[1], len(data.classes))
     if path.exists():
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        try:
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception as err:  # bytes dañados: torch deja salir EOFError, RuntimeError, IndexError...
+            raise ValueError(f"La red de rasgos guardada en {path} está dañada ({type(err).__name__}). "
+                             "Bórrela: se volverá a entrenar la próxima vez.") from err
         return net.eval().requires_grad_(False)
     net = train_feature_net(data, epochs=epochs, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(net.state_dict(), tmp)
-    tmp.replace(path)                 # escritura atómica: dos cuadernos a la vez no dejan un fichero a medias
+    # Escritura atómica con un nombre temporal único: dos procesos que entrenan la misma red a la vez no se
+    # pisan el temporal, y quien lea nunca ve un fichero a medias (gana el último ``os.replace``).
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(net.state_dict(), f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return net

@@ -3,11 +3,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from numbers import Integral
 
 import torch
 
 from ..config import Profile, get_profile
-from .idx import DatasetError, IdxFile, find_or_fetch
+from .idx import DatasetError, DatasetMissing, IdxFile, find_or_fetch
+
+
+def _check_n(n, available: int, what: str) -> None:
+    """``n`` es ``None`` (todo) o un entero entre 1 y ``available``; si no, un error claro."""
+    if n is None:
+        return
+    if isinstance(n, bool) or not isinstance(n, Integral):
+        raise ValueError(f"n debe ser un entero positivo o None (todo {what}); se recibió {n!r}.")
+    if not 1 <= n <= available:
+        raise ValueError(f"n debe estar entre 1 y {available} (el tamaño de {what}); se recibió {n}. "
+                         "Use n=None para tomarlo entero.")
 
 
 @dataclass
@@ -26,12 +38,16 @@ class ImageData:
         return len(self.x)
 
     def subset(self, n: int | None) -> "ImageData":
-        """Los ``n`` primeros ejemplos (todos si ``n`` es ``None``)."""
-        if n is None or n >= len(self):
-            return self
-        f = None if self.factors is None else self.factors[:n]
-        return ImageData(self.x[:n], self.y[:n], self.classes, self.name, f, self.factor_names,
-                         self.factor_sizes)
+        """Copia de los ``n`` primeros ejemplos (todos si ``n`` es ``None``); ``n`` mayor que el conjunto es un
+        error, no un conjunto más pequeño de lo pedido.
+
+        Es una copia, no una vista: modificarla en su sitio no cambia el original.
+        """
+        _check_n(n, len(self), f"«{self.name or 'el conjunto'}»")
+        n = len(self) if n is None else n
+        f = None if self.factors is None else self.factors[:n].clone()
+        return ImageData(self.x[:n].clone(), self.y[:n].clone(), self.classes, self.name, f,
+                         self.factor_names, self.factor_sizes)
 
     def select(self, mask_or_index: torch.Tensor) -> "ImageData":
         """Los ejemplos indicados por una máscara booleana o unos índices."""
@@ -81,6 +97,7 @@ def _check_split(split: str) -> None:
 
 @lru_cache(maxsize=8)
 def _load_idx_pair(folder: str, split: str, allow_download: bool = True):
+    # Caché del proceso: sus tensores nunca salen de este módulo sin copiar (véase ``_hand_out``).
     files, mirrors, how = ((MNIST_FILES, MNIST_MIRRORS, MNIST_HOW) if folder == "mnist"
                            else (FASHION_FILES, FASHION_MIRRORS, FASHION_HOW))
     img_spec, lab_spec = files[split]
@@ -93,11 +110,20 @@ def _load_idx_pair(folder: str, split: str, allow_download: bool = True):
     return x, y
 
 
+def _hand_out(x: torch.Tensor, y: torch.Tensor, part: slice, n: int | None, classes, name: str,
+              what: str) -> ImageData:
+    """Copia de ``x[part][:n]`` (y sus etiquetas): quien la reciba puede cambiarla sin tocar la caché."""
+    x, y = x[part], y[part]
+    _check_n(n, len(x), what)
+    n = len(x) if n is None else n
+    return ImageData(x[:n].clone(), y[:n].clone(), classes, name)
+
+
 def load_fashion_mnist(split: str = "train", n: int | None = None) -> ImageData:
     """Fashion-MNIST completo (60 000 de entrenamiento, 10 000 de prueba); ``n`` toma los primeros."""
     _check_split(split)
     x, y = _load_idx_pair("fashion-mnist", split)
-    return ImageData(x, y, FASHION_CLASSES, "Fashion-MNIST").subset(n)
+    return _hand_out(x, y, slice(None), n, FASHION_CLASSES, "Fashion-MNIST", f"la partición «{split}»")
 
 
 def load_mnist(split: str = "train", n: int | None = None, profile: Profile | None = None) -> ImageData:
@@ -105,13 +131,18 @@ def load_mnist(split: str = "train", n: int | None = None, profile: Profile | No
 
     En ese caso las primeras ``profile.n_train`` imágenes de la partición de prueba oficial hacen de
     entrenamiento y las ``profile.n_test`` últimas de prueba (disjuntas); se avisa con una línea impresa.
-    El perfil ``full`` se niega: sus cifras deben venir de las particiones oficiales.
+    Solo un fichero de entrenamiento *ausente* lleva a ese recorte: uno presente pero corrupto o ajeno es un
+    error en todos los perfiles. El perfil ``full`` se niega a recortar: sus cifras deben venir de las
+    particiones oficiales.
     """
     _check_split(split)
     profile = profile or get_profile()
+    if split == "test" and profile.name != "fast":  # sin recorte posible: la prueba no depende de la de entrenamiento
+        x, y = _load_idx_pair("mnist", "test")
+        return _hand_out(x, y, slice(None), n, DIGITS, "MNIST", "la partición «test»")
     try:
         train = _load_idx_pair("mnist", "train")
-    except DatasetError as err:
+    except DatasetMissing as err:
         if profile.name != "fast":
             raise DatasetError(f"{err} El perfil «{profile.name}» necesita la partición de entrenamiento oficial "
                                "de MNIST (60 000 imágenes).") from err
@@ -121,9 +152,10 @@ def load_mnist(split: str = "train", n: int | None = None, profile: Profile | No
             raise DatasetError("La partición de prueba de MNIST no basta para el recorte del perfil fast.") from err
         _announce_carve(n_train, n_test)
         part = slice(0, n_train) if split == "train" else slice(len(x) - n_test, len(x))
-        return ImageData(x[part], y[part], DIGITS, "MNIST (recorte de la partición de prueba)").subset(n)
+        return _hand_out(x, y, part, n, DIGITS, "MNIST (recorte de la partición de prueba)",
+                         f"el recorte «{split}» del perfil fast")
     x, y = train if split == "train" else _load_idx_pair("mnist", "test")
-    return ImageData(x, y, DIGITS, "MNIST").subset(n)
+    return _hand_out(x, y, slice(None), n, DIGITS, "MNIST", f"la partición «{split}»")
 
 
 @lru_cache(maxsize=None)
