@@ -1,6 +1,9 @@
 """Interfaz común de los modelos: configuración, salida con nombre, validación de entradas, guardar y cargar."""
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -96,20 +99,77 @@ def _tuples(value):
 
 
 def save(model: Model, path: str | Path) -> None:
-    """Guarda el modelo como ``state_dict`` más su clave de catálogo y su configuración."""
-    torch.save({"key": model.key, "config": asdict(model.config), "state_dict": model.state_dict()}, path)
+    """Guarda el modelo como ``state_dict`` más su clave de catálogo y su configuración.
+
+    Se escribe en un fichero temporal de la misma carpeta y se renombra al final: un guardado interrumpido
+    nunca destruye el fichero bueno que hubiera.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValueError(f"No existe la carpeta {path.parent} donde guardar el modelo; créela antes.")
+    blob = {"key": model.key, "config": asdict(model.config), "state_dict": model.state_dict()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(blob, f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # los permisos de un fichero normal, no los 0600 de mkstemp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _read_blob(path: Path, map_location) -> dict:
+    """El diccionario guardado por :func:`save`, o un error claro que dice qué le pasa al fichero."""
+    if not path.is_file():
+        raise FileNotFoundError(f"No existe el fichero de modelo {path}.")
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"El fichero {path} contiene objetos de Python que no son tensores (o está dañado), así "
+                         "que no se ha cargado. NO lo cargue con weights_only=False: un fichero así puede "
+                         "ejecutar código arbitrario al abrirlo. Guarde los modelos con vaebook_lib.save.") from err
+    except Exception as err:  # bytes dañados: torch deja salir EOFError, RuntimeError, IndexError, ValueError...
+        raise ValueError(f"El fichero {path} está vacío, truncado o no es un modelo guardado con torch "
+                         f"({type(err).__name__}: {err}). Vuelva a guardarlo con vaebook_lib.save.") from err
+    if not isinstance(blob, dict) or not {"key", "config", "state_dict"} <= blob.keys():
+        got = sorted(blob) if isinstance(blob, dict) else type(blob).__name__
+        raise ValueError(f"El fichero {path} no es un modelo guardado con vaebook_lib.save: se esperaba un "
+                         f"diccionario con «key», «config» y «state_dict»; contiene {got}.")
+    if not isinstance(blob["config"], dict) or not isinstance(blob["state_dict"], dict):
+        raise ValueError(f"El fichero {path} está dañado: «config» y «state_dict» deben ser diccionarios.")
+    return blob
 
 
 def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> Model:
-    """Carga un modelo guardado con :func:`save` (``weights_only=True``: ningún objeto arbitrario se ejecuta)."""
+    """Carga un modelo guardado con :func:`save` (``weights_only=True``: ningún objeto arbitrario se ejecuta).
+
+    La configuración guardada debe tener exactamente los campos de la del modelo: un campo de más o de menos
+    es un error que los nombra (rellenarlo con el valor por defecto cambiaría el modelo en silencio).
+    """
     from . import MODELS
 
-    blob = torch.load(path, map_location=map_location, weights_only=True)
-    if blob.get("key") not in MODELS:
-        raise ValueError(f"El fichero {path} no contiene un modelo conocido (clave {blob.get('key')!r}).")
+    path = Path(path)
+    blob = _read_blob(path, map_location)
+    if blob["key"] not in MODELS:
+        raise ValueError(f"El fichero {path} no contiene un modelo conocido (clave {blob['key']!r}).")
     cls = MODELS[blob["key"]]
-    names = {f.name for f in fields(cls.Config)}
-    config = cls.Config(**{k: _tuples(v) for k, v in blob["config"].items() if k in names})
+    names = {f.name for f in fields(cls.Config) if f.init}
+    unknown, missing = sorted(set(blob["config"]) - names), sorted(names - set(blob["config"]))
+    if unknown or missing:
+        raise ValueError(f"La configuración guardada en {path} no corresponde a {cls.Config.__name__}: "
+                         f"campos desconocidos {unknown}, campos que faltan {missing}. El fichero es de otra "
+                         "versión de la biblioteca; vuelva a entrenar y guardar el modelo.")
+    try:
+        config = cls.Config(**{k: _tuples(v) for k, v in blob["config"].items()})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"La configuración guardada en {path} no es válida: {err}") from err
     model = cls(config)
-    model.load_state_dict(blob["state_dict"])
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"Los pesos de {path} no encajan con un {cls.__name__} de esa configuración: "
+                         f"{err}") from err
     return model
