@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -83,11 +84,31 @@ def profile_with(**changes) -> Profile:
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """CUDA si está disponible, si no CPU. ``VAEBOOK_DEVICE`` o ``prefer`` fuerzan uno concreto."""
+    """CUDA si está disponible, si no CPU. ``VAEBOOK_DEVICE`` o ``prefer`` fuerzan uno concreto.
+
+    Se aceptan, sin distinguir mayúsculas, ``cpu``, ``cuda``, ``cuda:N`` y ``mps``; uno que no existe en esta
+    máquina es un error aquí, no un fallo oscuro más tarde.
+    """
+    source = "prefer" if prefer else "VAEBOOK_DEVICE"
     choice = prefer or os.environ.get("VAEBOOK_DEVICE")
-    if choice:
-        return torch.device(choice)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not choice or not str(choice).strip():
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    text = str(choice).strip().lower()
+    m = re.fullmatch(r"(cpu|mps|cuda)(?::(\d+))?", text)
+    if m is None or (m.group(2) is not None and m.group(1) != "cuda"):
+        raise ValueError(f"Dispositivo desconocido {choice!r} en {source}: use «cpu», «cuda», «cuda:N» "
+                         "(N, el número de la GPU) o «mps».")
+    kind, index = m.group(1), m.group(2)
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{source}={choice!r} pide CUDA, pero esta máquina no tiene una GPU CUDA utilizable "
+                             "(o el PyTorch instalado no trae CUDA). Use «cpu» o borre la variable.")
+        if index is not None and int(index) >= torch.cuda.device_count():
+            raise ValueError(f"{source}={choice!r}: solo hay {torch.cuda.device_count()} GPU CUDA "
+                             f"(de cuda:0 a cuda:{torch.cuda.device_count() - 1}).")
+    if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"{source}={choice!r} pide MPS (GPU de Apple), que no está disponible aquí. Use «cpu».")
+    return torch.device(text)
 
 
 def set_seed(seed: int = 0) -> torch.Generator:
