@@ -271,3 +271,17 @@ def test_unreadable_data_file_is_a_clear_error(fake, monkeypatch):
     monkeypatch.setattr(type(fake.root), "read_bytes", denied)
     with pytest.raises(DatasetError, match="No hay permiso para leer.*chmod"):
         load_mnist("test", profile=SMALL)
+
+
+def test_unreadable_data_folder_is_a_clear_error(fake, monkeypatch):
+    fake.put(*TEST_FILES, *TRAIN_FILES)
+    real = type(fake.root).exists
+
+    def denied(self):
+        if self.parent.name == "mnist" and self.parent.parent.name == "data":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(type(fake.root), "exists", denied)
+    with pytest.raises(DatasetError, match="No hay permiso para entrar en.*chmod"):
+        load_mnist("test", profile=SMALL)

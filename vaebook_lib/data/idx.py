@@ -150,6 +150,15 @@ def download(url: str, dest: Path, spec: IdxFile, timeout: float = 30.0) -> None
             os.remove(tmp)
 
 
+def _present(path: Path) -> bool:
+    """¿Existe ``path``? Una carpeta sin permiso de lectura es un error claro, no «no está»."""
+    try:
+        return path.exists()
+    except PermissionError as err:
+        raise DatasetError(f"No hay permiso para entrar en {path.parent}. Dé permiso de lectura y paso al "
+                           f"usuario actual (p. ej. «chmod a+rx {path.parent}»).") from err
+
+
 def _is_network_error(err: BaseException) -> bool:
     """Sin red o servidor caído (se recuerda en el proceso); un código HTTP (404, 503) no lo es."""
     if isinstance(err, urllib.error.HTTPError):
@@ -167,7 +176,7 @@ def find_or_fetch(folder: str, spec: IdxFile, mirrors: tuple[str, ...], how_to: 
     check_data_root()
     for d in search_dirs(folder):
         path = d / spec.name
-        if path.exists():
+        if _present(path):
             return parse_idx(read_verified(path, spec), path)
     errors = []
     if allow_download and os.environ.get("VAEBOOK_OFFLINE", "") not in ("1", "true", "yes"):
