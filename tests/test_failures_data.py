@@ -117,6 +117,10 @@ def test_mistyped_vaebook_data_is_an_error_not_ignored(fake, monkeypatch):
     monkeypatch.setenv("VAEBOOK_DATA", str(fake.root / "dato"))
     with pytest.raises(DatasetError, match="VAEBOOK_DATA=.*dato no es una carpeta que exista.*Corrija"):
         load_mnist("test", profile=PROFILES["full"])
+    monkeypatch.chdir(fake.root)
+    monkeypatch.setenv("VAEBOOK_DATA", "../shared/data")  # relativa: depende de la carpeta del cuaderno
+    with pytest.raises(DatasetError, match="no es una carpeta que exista.*relativa.*ruta absoluta"):
+        load_mnist("test", profile=PROFILES["full"])
     # Apuntar a la carpeta «mnist» misma (en vez de a la que la contiene) también se dice.
     fake.put(*TEST_FILES)
     monkeypatch.setenv("VAEBOOK_DATA", str(fake.root / "data" / "mnist"))

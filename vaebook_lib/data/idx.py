@@ -63,9 +63,11 @@ def check_data_root() -> None:
         return
     root = Path(given)
     if not root.is_dir():
+        relative = ("" if root.is_absolute() else f" La ruta es relativa y se lee desde {Path.cwd()} (los "
+                    "cuadernos se ejecutan en su propia carpeta): use una ruta absoluta.")
         raise DatasetError(f"VAEBOOK_DATA={given} no es una carpeta que exista. Corrija la ruta (debe ser la "
                            "carpeta que contiene «mnist/» y/o «fashion-mnist/») o borre la variable para usar "
-                           "la caché y la descarga.")
+                           f"la caché y la descarga.{relative}")
     if any(root.glob("*-ubyte.gz")) and not any((root / f).is_dir() for f in ("mnist", "fashion-mnist")):
         raise DatasetError(f"VAEBOOK_DATA={given} contiene los .gz directamente; debe apuntar a la carpeta "
                            f"que contiene «mnist/» o «fashion-mnist/» (p. ej. VAEBOOK_DATA={root.parent}).")
