@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from vaebook_lib.comparison import (NOT_COMPARABLE, OWN_ARCHITECTURE, assess, build, comparable_keys, compare,
-                                    format_results, pooled_features)
+from vaebook_lib.comparison import (FLOOR, NOT_COMPARABLE, OWN_ARCHITECTURE, assess, build, by_model, comparable_keys,
+                                    compare, evaluator_features, format_results, real_floor)
 from vaebook_lib.data import ImageData
 from vaebook_lib.models import MODELS
 
@@ -24,6 +24,9 @@ class MeanFeatures(torch.nn.Module):
 
     def features(self, x):
         return [torch.stack([x[..., :14].mean((1, 2, 3)), x[..., 14:].mean((1, 2, 3))], 1)[..., None, None]]
+
+    def forward(self, x):
+        return self.features(x)[0].flatten(1)
 
 
 def test_every_catalog_key_is_compared_or_explained():
@@ -49,13 +52,66 @@ def test_unknown_key_is_a_spanish_error():
 def test_assess_measures_a_vae_and_an_ae():
     data = digits()
     train, test = data.subset(150), data.select(torch.arange(150, 200))
-    feats = pooled_features(MeanFeatures())
+    feats = evaluator_features(MeanFeatures())
     results = compare(["ae", "vae"], train, test, features=feats, epochs=5, batch_size=50, lr=3e-3,
                       latent_dim=4, hidden=(32,), k=8, n_eval=20, n_samples=40)
     ae, vae = results
     assert math.isnan(ae.elbo) and math.isnan(ae.nll) and math.isnan(ae.frechet) and ae.samples is None
     assert vae.nll <= -vae.elbo + 1.0  # el estimador por importancia mejora (casi siempre) la ELBO
-    assert vae.samples.shape == (40, 1, 28, 28) and vae.frechet >= 0
+    assert vae.samples.shape == (40, 1, 28, 28)
+    assert vae.frechet_lo <= vae.frechet_hi and 0 <= vae.precision <= 1 and 0 <= vae.recall <= 1
     assert ae.knn > 0.9 and vae.knn > 0.9  # dos clases triviales: los códigos las separan
     table = format_results(results)
     assert "ae" in table and "—" in table and "vae" in table
+
+
+def test_nll_only_for_models_trained_on_the_likelihood():
+    data = digits()
+    train, test = data.subset(150), data.select(torch.arange(150, 200))
+    feats = evaluator_features(MeanFeatures())
+    vae, logcosh = compare(["vae", "logcosh_vae"], train, test, features=feats, epochs=1, batch_size=50, lr=3e-3,
+                           latent_dim=4, hidden=(16,), k=4, n_eval=10, n_samples=20)
+    assert math.isfinite(vae.nll)
+    # El VAE log-cosh tiene log_weights (hereda del VAE) pero nunca optimizó una verosimilitud de Bernoulli.
+    assert math.isnan(logcosh.nll)
+    assert not MODELS["wae_mmd"].likelihood_objective and MODELS["iwae"].likelihood_objective
+
+
+def test_seeds_give_one_result_each_and_the_table_shows_the_spread():
+    data = digits()
+    train, test = data.subset(150), data.select(torch.arange(150, 200))
+    feats = evaluator_features(MeanFeatures())
+    results = compare(["ae"], train, test, features=feats, epochs=1, batch_size=50, lr=3e-3, latent_dim=4,
+                      hidden=(16,), n_samples=20, seeds=(0, 1))
+    assert [r.seed for r in results] == [0, 1] and list(by_model(results)) == ["ae"]
+    assert results[0].recon != results[1].recon  # otra semilla, otra inicialización
+    assert "±" in format_results(results)
+    with pytest.raises(ValueError, match="seeds"):
+        compare(["ae"], train, test, features=feats, epochs=1, batch_size=50, lr=1e-3, seeds=())
+
+
+def test_the_real_data_floor_is_below_a_model_that_ignores_the_data():
+    data = digits(400)
+    train, test = data.subset(200), data.select(torch.arange(200, 400))
+    feats = evaluator_features(MeanFeatures())
+    floor = real_floor(train, test, features=feats, n_samples=150, n_boot=20)
+    assert floor.key == FLOOR and floor.frechet_lo <= floor.frechet_hi and floor.frechet <= floor.frechet_hi
+    assert floor.precision > 0.8 and floor.recall > 0.8
+    # Un «modelo» que da ruido uniforme binarizado: lejos de los datos en Fréchet, precisión casi nula.
+    noise = torch.bernoulli(torch.full((150, 1, 28, 28), 0.5), generator=torch.Generator().manual_seed(0))
+    x_test = test.x[:150].round()
+    from vaebook_lib.metrics import frechet_distance, precision_recall
+    assert frechet_distance(feats(x_test), feats(noise)) > 10 * floor.frechet_hi
+    assert precision_recall(feats(x_test), feats(noise))[0] < 0.1
+    with pytest.raises(ValueError, match="al menos"):
+        real_floor(train, test, features=feats, n_samples=500)
+
+
+def test_evaluator_features_are_standardised_on_the_reference():
+    data = digits(300)
+    feats = evaluator_features(MeanFeatures(), reference=data.x[:200])
+    f = feats(data.x[:200])
+    assert torch.allclose(f.mean(0), torch.zeros(f.shape[1]), atol=1e-5)
+    assert torch.allclose(f.std(0), torch.ones(f.shape[1]), atol=1e-4)
+    with pytest.raises(ValueError, match="al menos dos"):
+        evaluator_features(MeanFeatures(), reference=data.x[:1])

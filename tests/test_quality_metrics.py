@@ -41,3 +41,40 @@ def test_bad_input():
         frechet_distance(torch.full((10, 2), float("nan")), torch.randn(10, 2))
     with pytest.raises(ValueError, match="etiqueta"):
         knn_accuracy(torch.randn(10, 2), torch.zeros(9), torch.randn(5, 2), torch.zeros(5))
+
+
+def test_precision_recall_closed_cases():
+    from vaebook_lib.metrics import precision_recall
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(400, 3, generator=g)
+    assert precision_recall(real, real.clone()) == (1.0, 1.0)
+    far = torch.randn(400, 3, generator=g) + 50.0
+    assert precision_recall(real, far) == (0.0, 0.0)
+    # Muestras realistas pero de un solo modo: precisión alta, exhaustividad baja.
+    two_modes = torch.cat([torch.randn(200, 3, generator=g) - 10, torch.randn(200, 3, generator=g) + 10])
+    one_mode = torch.randn(400, 3, generator=g) * 0.5 - 10
+    p, r = precision_recall(two_modes, one_mode)
+    assert p > 0.95 and 0.3 < r < 0.6
+
+
+def test_precision_recall_bad_input():
+    from vaebook_lib.metrics import precision_recall
+    with pytest.raises(ValueError, match="dimensión"):
+        precision_recall(torch.zeros(10, 2), torch.zeros(10, 3))
+    with pytest.raises(ValueError, match="k debe"):
+        precision_recall(torch.randn(5, 2), torch.randn(5, 2), k=5)
+    with pytest.raises(ValueError, match="NaN"):
+        precision_recall(torch.full((10, 2), float("nan")), torch.zeros(10, 2))
+
+
+def test_frechet_interval_brackets_the_sampling_noise():
+    from vaebook_lib.metrics import frechet_distance, frechet_interval
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(500, 4, generator=g), torch.randn(500, 4, generator=g) + 1.0
+    lo, hi = frechet_interval(a, b, n_boot=50)
+    # La distancia verdadera es ||(1,1,1,1)||^2 = 4; la estimación y el intervalo la rodean.
+    assert lo < frechet_distance(a, b) < hi and lo < 4.0 < hi and hi - lo < 2.0
+    with pytest.raises(ValueError, match="n_boot"):
+        frechet_interval(a, b, n_boot=1)
+    with pytest.raises(ValueError, match="level"):
+        frechet_interval(a, b, n_boot=5, level=1.0)

@@ -5,10 +5,14 @@ oculta), se entrena con el bucle único sobre MNIST binarizado dinámicamente y 
 
 - ``recon``: error cuadrático de la reconstrucción media, sumado sobre píxeles y promediado sobre imágenes;
 - ``elbo``: la ELBO media, si el modelo la define (``terms["elbo"]``);
-- ``nll``: -log p(x) estimado por muestreo de importancia con ``k`` muestras, si el modelo da ``log_weights``;
-- ``frechet``: distancia de Fréchet entre rasgos de imágenes reales y muestras, en el espacio de rasgos de un
-  clasificador pequeño entrenado con los mismos datos (**no** es la FID de Inception: sus valores no se
-  comparan con los publicados);
+- ``nll``: -log p(x) estimado por muestreo de importancia con ``k`` muestras, solo si el modelo se entrena con
+  la verosimilitud de Bernoulli que se evalúa (``likelihood_objective``: no los WAE ni los VAE con otra pérdida
+  de reconstrucción, cuya «NLL» mediría un modelo que no han optimizado);
+- ``frechet`` (con su intervalo bootstrap ``frechet_lo``-``frechet_hi``), ``precision`` y ``recall``: muestras
+  **binarias** del modelo (un sorteo de Bernoulli sobre la media de p(x|z)) frente a imágenes de prueba
+  binarizadas, igual con igual, en el espacio de rasgos de un clasificador entrenado solo para evaluar (**no** es
+  la FID de Inception: sus valores no se comparan con los publicados). :func:`real_floor` da el suelo: las mismas
+  cifras entre dos conjuntos de imágenes reales;
 - ``knn``: exactitud de k vecinos sobre los códigos (``encode``).
 
 Un valor no aplicable (un AE no tiene ELBO ni genera) queda como ``nan``.
@@ -24,7 +28,7 @@ import torch
 
 from .data.batches import binarize
 from .data.vision import ImageData
-from .metrics import frechet_distance, knn_accuracy, log_likelihood_is
+from .metrics import frechet_distance, frechet_interval, knn_accuracy, log_likelihood_is, precision_recall
 from .models import MODELS, Model
 from .train import evaluate, fit
 
@@ -35,7 +39,8 @@ NOT_COMPARABLE = {
     "vae_pixelcnn": "decodificador autorregresivo: reconstruir y muestrear cuestan una pasada por píxel; "
                     "se mide en el capítulo 2 (colapso de la posterior)",
 }
-METRICS = ("recon", "elbo", "nll", "frechet", "knn")
+METRICS = ("recon", "elbo", "nll", "frechet", "precision", "recall", "knn")
+FLOOR = "datos reales"  # la fila del suelo: imágenes reales frente a imágenes reales
 # Modelos cuya arquitectura es parte del método: conservan la suya (la tabla lo indica con un asterisco).
 OWN_ARCHITECTURE = {"ksparse_ae", "vq_vae", "categorical_vae"}
 
@@ -50,6 +55,11 @@ class Result:
     knn: float
     seconds: float
     samples: torch.Tensor | None = None
+    frechet_lo: float = math.nan
+    frechet_hi: float = math.nan
+    precision: float = math.nan
+    recall: float = math.nan
+    seed: int = 0
 
     def row(self) -> dict[str, float]:
         return {m: getattr(self, m) for m in METRICS}
@@ -99,9 +109,17 @@ def _with_labels(method, x: torch.Tensor, y: torch.Tensor, conditional: bool):
     return method(x)
 
 
+def _sample_scores(real_feats: torch.Tensor, fake_feats: torch.Tensor, n_boot: int, seed: int) -> dict:
+    """Fréchet con su intervalo bootstrap, precisión y exhaustividad entre dos conjuntos de rasgos."""
+    lo, hi = frechet_interval(real_feats, fake_feats, n_boot=n_boot, seed=seed)
+    precision, recall = precision_recall(real_feats, fake_feats)
+    return {"frechet": frechet_distance(real_feats, fake_feats), "frechet_lo": lo, "frechet_hi": hi,
+            "precision": precision, "recall": recall}
+
+
 @torch.no_grad()
 def assess(model: Model, train: ImageData, test: ImageData, *, features, k: int, n_eval: int, n_samples: int,
-           seed: int = 0) -> Result:
+           n_boot: int = 10, seed: int = 0) -> Result:
     """Mide un modelo ya entrenado (ver el docstring del módulo)."""
     model.eval()
     x_test = binarize(test.x, torch.Generator().manual_seed(seed + 1))
@@ -113,50 +131,116 @@ def assess(model: Model, train: ImageData, test: ImageData, *, features, k: int,
     x_eval, y_eval = x_test[:n_eval], y_test[:n_eval]
     elbo = evaluate(model, x_eval, y_eval if cond else None).get("elbo", math.nan)
     nll = math.nan
-    if hasattr(model, "log_weights") and not cond:  # en un modelo condicional sería log p(x|y): otra magnitud
+    # En un modelo condicional sería log p(x|y), otra magnitud; en uno entrenado con otra pérdida, un modelo
+    # de Bernoulli que nunca se optimizó.
+    if model.likelihood_objective and hasattr(model, "log_weights") and not cond:
         nll = -log_likelihood_is(model, x_eval, k).mean().item()
     x_train = binarize(train.x, torch.Generator().manual_seed(seed + 2))
     codes_train = _with_labels(model.encode, x_train, train.y, cond).flatten(1)
     codes_test = _with_labels(model.encode, x_test, y_test, cond).flatten(1)
     knn = knn_accuracy(codes_train, train.y, codes_test, y_test)
     samples = _samples(model, n_samples, y_test, seed)
-    frechet = math.nan
+    scores = {}
     if samples is not None:
-        frechet = frechet_distance(features(x_test[:n_samples]), features(samples.clamp(0, 1)))
-    return Result(model.key, recon, elbo, nll, frechet, knn, 0.0, samples)
+        # Igual con igual: un sorteo binario de p(x|z) frente a imágenes binarizadas.
+        binary = torch.bernoulli(samples.clamp(0, 1), generator=torch.Generator().manual_seed(seed + 3))
+        scores = _sample_scores(features(x_test[:n_samples]), features(binary), n_boot, seed)
+    return Result(model.key, recon, elbo, nll, scores.get("frechet", math.nan), knn, 0.0, samples,
+                  seed=seed, **{k: v for k, v in scores.items() if k != "frechet"})
 
 
-def pooled_features(net) -> callable:
-    """Rasgos para la distancia de Fréchet: la media espacial de cada bloque del clasificador, concatenadas."""
+@torch.no_grad()
+def real_floor(train: ImageData, test: ImageData, *, features, n_samples: int, n_boot: int = 10,
+               seed: int = 0) -> Result:
+    """El suelo de las cifras de muestras: imágenes de entrenamiento binarizadas frente a las de prueba.
+
+    Ningún modelo debería quedar por debajo (salvo por el ruido que mide el intervalo): es la distancia entre dos
+    muestras finitas de la misma distribución.
+    """
+    if len(train) < n_samples or len(test) < n_samples:
+        raise ValueError(f"real_floor necesita al menos {n_samples} imágenes en cada partición.")
+    x_test = binarize(test.x[:n_samples], torch.Generator().manual_seed(seed + 1))
+    x_real = binarize(train.x[:n_samples], torch.Generator().manual_seed(seed + 2))
+    scores = _sample_scores(features(x_test), features(x_real), n_boot, seed)
+    return Result(FLOOR, math.nan, math.nan, math.nan, scores.pop("frechet"), math.nan, 0.0, x_real[:64],
+                  seed=seed, **scores)
+
+
+def evaluator_features(net, reference: torch.Tensor | None = None) -> callable:
+    """Rasgos de evaluación de un clasificador: la media espacial de cada bloque, el último bloque reducido a
+    2x2 (dónde está cada rasgo) y los logits (la clase que ve), concatenados.
+
+    Con ``reference`` (imágenes reales), cada rasgo se tipifica con la media y la desviación de los de esas
+    imágenes: sin ello los logits, de escala mucho mayor, deciden solos las distancias, y la precisión de
+    :func:`~vaebook_lib.metrics.precision_recall` da por «realista» hasta el ruido.
+    """
     @torch.no_grad()
+    def raw(x: torch.Tensor) -> torch.Tensor:
+        blocks = net.features(x)
+        return torch.cat([f.mean((2, 3)) for f in blocks]
+                         + [torch.nn.functional.adaptive_avg_pool2d(blocks[-1], 2).flatten(1), net(x)], dim=1)
+
+    if reference is None:
+        return raw
+    ref = raw(reference)
+    if len(ref) < 2:
+        raise ValueError("reference necesita al menos dos imágenes para tipificar los rasgos.")
+    mu, sd = ref.mean(0), ref.std(0).clamp_min(1e-6)
+
     def features(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([f.mean((2, 3)) for f in net.features(x)], dim=1)
+        return (raw(x) - mu) / sd
     return features
 
 
 def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, batch_size: int, lr: float,
             latent_dim: int = 20, hidden: tuple[int, ...] = (400,), k: int = 64, n_eval: int = 500,
-            n_samples: int = 1000, seed: int = 0) -> list[Result]:
-    """Entrena y mide cada clave con el mismo presupuesto; devuelve un :class:`Result` por modelo."""
+            n_samples: int = 1000, n_boot: int = 10, seeds=(0,)) -> list[Result]:
+    """Entrena y mide cada clave con el mismo presupuesto y cada semilla; un :class:`Result` por (modelo, semilla)."""
+    seeds = tuple(seeds)
+    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds debe ser una lista no vacía de enteros no negativos; se recibió {seeds!r}.")
     results = []
     for key in keys:
-        model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed)
-        start = time.perf_counter()
-        fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=True, progress=False)
-        seconds = time.perf_counter() - start
-        result = assess(model, train, test, features=features, k=k, n_eval=n_eval, n_samples=n_samples, seed=seed)
-        result.seconds = seconds
-        results.append(result)
+        for seed in seeds:
+            model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed)
+            start = time.perf_counter()
+            fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=True, progress=False)
+            seconds = time.perf_counter() - start
+            result = assess(model, train, test, features=features, k=k, n_eval=n_eval, n_samples=n_samples,
+                            n_boot=n_boot, seed=seed)
+            result.seconds = seconds
+            results.append(result)
     return results
 
 
-def format_results(results: list[Result]) -> str:
-    """Tabla de texto con una fila por modelo."""
-    head = f"{'modelo':<20}{'recon':>9}{'ELBO':>10}{'NLL':>10}{'Fréchet':>10}{'k-NN':>8}{'s':>7}"
-    lines = [head, "-" * len(head)]
+def by_model(results: list[Result]) -> dict[str, list[Result]]:
+    """Agrupa los resultados por modelo, en el orden en que aparecen."""
+    groups: dict[str, list[Result]] = {}
     for r in results:
-        cells = [f"{v:>9.2f}" if not math.isnan(v) else f"{'—':>9}" for v in (r.recon, r.elbo, r.nll, r.frechet)]
-        knn = f"{r.knn:>8.3f}" if not math.isnan(r.knn) else f"{'—':>8}"
-        name = r.key + ("*" if r.key in OWN_ARCHITECTURE else "")
-        lines.append(f"{name:<20}{cells[0]}{cells[1]:>10}{cells[2]:>10}{cells[3]:>10}{knn}{r.seconds:>7.1f}")
+        groups.setdefault(r.key, []).append(r)
+    return groups
+
+
+def format_results(results: list[Result]) -> str:
+    """Tabla de texto con una fila por modelo: la media sobre semillas y, con varias, ± la mitad del rango."""
+    head = (f"{'modelo':<20}{'recon':>13}{'ELBO':>14}{'NLL':>14}{'Fréchet [int. 90 %]':>24}{'prec.':>7}"
+            f"{'exh.':>7}{'k-NN':>7}{'s':>7}")
+    lines = [head, "-" * len(head)]
+
+    def cell(rs, attr, width, digits=2):
+        values = [getattr(r, attr) for r in rs]
+        if any(math.isnan(v) for v in values):
+            return f"{'—':>{width}}"
+        mean = sum(values) / len(values)
+        text = f"{mean:.{digits}f}" + (f"±{(max(values) - min(values)) / 2:.{digits}f}" if len(values) > 1 else "")
+        return f"{text:>{width}}"
+
+    for key, rs in by_model(results).items():
+        name = key + ("*" if key in OWN_ARCHITECTURE else "")
+        fr = cell(rs, "frechet", 9)
+        if len(rs) == 1 and not math.isnan(rs[0].frechet):
+            fr = f"{rs[0].frechet:.2f} [{rs[0].frechet_lo:.2f}, {rs[0].frechet_hi:.2f}]"
+        lines.append(f"{name:<20}{cell(rs, 'recon', 13)}{cell(rs, 'elbo', 14)}{cell(rs, 'nll', 14)}{fr:>24}"
+                     f"{cell(rs, 'precision', 7)}{cell(rs, 'recall', 7)}{cell(rs, 'knn', 7)}"
+                     f"{sum(r.seconds for r in rs) / len(rs):>7.1f}")
     return "\n".join(lines)

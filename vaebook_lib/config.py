@@ -41,6 +41,8 @@ class Profile:
     ch3_score_batch: int = 64      # lote con un factor fijo en esas dos métricas
     cmp_n_train: int | None = None  # imágenes de entrenamiento de cada modelo en la comparativa final
     cmp_epochs: int = 50           # épocas de cada modelo en la comparativa final
+    cmp_seeds: int = 3             # semillas de cada modelo en la comparativa final (la tabla da la dispersión)
+    cmp_boot: int = 100            # remuestreos bootstrap del intervalo de la distancia de Fréchet
     repro_n_train: int | None = None  # imágenes de entrenamiento de la tabla de reproducibilidad (None: todas)
     repro_epochs: int = 200        # épocas de cada fila de esa tabla
     repro_k: int = 5000            # muestras de importancia de su -log p(x), como en los artículos
@@ -62,6 +64,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], ch3_formas_size=32, ch3_metric_poin
                            ch3_score_batch=32)
 # Comparativa final: treinta modelos en el perfil rápido, cada uno con un presupuesto mínimo.
 PROFILES["fast"] = replace(PROFILES["fast"], cmp_n_train=2000, cmp_epochs=2)
+# Con ese presupuesto la tabla rápida es una prueba de humo: una semilla; el intervalo bootstrap, con pocos remuestreos.
+PROFILES["fast"] = replace(PROFILES["fast"], cmp_seeds=1, cmp_boot=10)
 # Reproducibilidad: el perfil rápido solo comprueba que una ejecución pequeña cae en un rango creíble.
 PROFILES["fast"] = replace(PROFILES["fast"], repro_n_train=1000, repro_epochs=10, repro_k=64)
 

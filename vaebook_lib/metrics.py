@@ -65,6 +65,49 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     return float(max(value, 0.0))
 
 
+def frechet_interval(features_a: torch.Tensor, features_b: torch.Tensor, n_boot: int, level: float = 0.9,
+                     seed: int = 0) -> tuple[float, float]:
+    """Intervalo bootstrap (percentiles) de la distancia de Fréchet: remuestrea con reemplazo cada conjunto.
+
+    Dice cuánto cambiaría la cifra con otras ``N`` imágenes de las mismas distribuciones; dos modelos cuyos
+    intervalos se solapan no se distinguen con estas muestras.
+    """
+    if not isinstance(n_boot, int) or n_boot < 2:
+        raise ValueError(f"n_boot debe ser un entero >= 2; se recibió {n_boot!r}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level debe estar en (0, 1); se recibió {level!r}.")
+    a = torch.as_tensor(_features(features_a, "features_a"))
+    b = torch.as_tensor(_features(features_b, "features_b"))
+    g = torch.Generator().manual_seed(seed)
+    values = [frechet_distance(a[torch.randint(len(a), (len(a),), generator=g)],
+                               b[torch.randint(len(b), (len(b),), generator=g)]) for _ in range(n_boot)]
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
+    """Precisión y exhaustividad de un modelo generativo (Kynkäänniemi et al., 2019).
+
+    Cada conjunto de rasgos define una «variedad»: la unión de bolas centradas en sus puntos con radio la distancia
+    a su k-ésimo vecino. Precisión: fracción de muestras que caen en la variedad de los datos reales (¿son
+    realistas?). Exhaustividad: fracción de datos reales que caen en la de las muestras (¿cubren toda la variedad?).
+    """
+    a, b = _features(real, "real"), _features(fake, "fake")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"Los rasgos deben tener la misma dimensión: {a.shape[1]} y {b.shape[1]}.")
+    if not isinstance(k, int) or not 1 <= k < min(len(a), len(b)):
+        raise ValueError(f"k debe ser un entero entre 1 y el tamaño del conjunto menor menos 1; se recibió {k!r}.")
+    a, b = torch.from_numpy(a), torch.from_numpy(b)
+
+    def coverage(support: torch.Tensor, queries: torch.Tensor, chunk: int = 1024) -> float:
+        # Radio de cada punto del soporte: distancia a su k-ésimo vecino (el 0-ésimo es él mismo).
+        radius = torch.cat([torch.cdist(s, support).kthvalue(k + 1, dim=1).values for s in support.split(chunk)])
+        inside = torch.cat([(torch.cdist(q, support) <= radius).any(1) for q in queries.split(chunk)])
+        return float(inside.double().mean())
+
+    return coverage(a, b), coverage(b, a)
+
+
 def _features(x: torch.Tensor, name: str) -> np.ndarray:
     x = torch.as_tensor(x).detach().double().cpu()
     if x.ndim != 2 or len(x) < 2:

@@ -54,6 +54,9 @@ class Model(nn.Module):
     key: ClassVar[str] = ""
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     conditional: ClassVar[bool] = False  # True si ``forward`` necesita las etiquetas ``y``
+    # False si la pérdida no es la verosimilitud del decodificador (o su cota): WAE, VAE con otra reconstrucción.
+    # Entonces su -log p(x) mediría un modelo que el entrenamiento nunca optimizó, y la comparativa no la calcula.
+    likelihood_objective: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         super().__init__()

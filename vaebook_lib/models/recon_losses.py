@@ -100,6 +100,8 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int 
 class _ReconLossVAE(VAE):
     """Un VAE cuyo término de reconstrucción lo da ``reconstruction(x, x_hat)`` (un valor por ejemplo)."""
 
+    likelihood_objective = False  # su reconstrucción no es -log p(x|z) del decodificador de Bernoulli
+
     def reconstruction(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 

@@ -41,6 +41,7 @@ class WAE(Model):
 
     key = "wae_mmd"
     Config = WAEConfig
+    likelihood_objective = False  # coste de transporte (error cuadrático), no una verosimilitud
 
     def __init__(self, config: WAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
