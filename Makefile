@@ -38,9 +38,15 @@ data:
 browser: $(STAMP)
 	@bash tools/ensure-browser.sh
 
+# El libro sin CDN: MathJax, require.js y el gestor de widgets se copian de npm a _build/vendor-static (ignorada),
+# que _config.yml sirve en _static/. Después, Chromium con la red cortada revisa el resultado: los deslizadores
+# de los widgets, y en la portada y la primera página de cada capítulo, imágenes, matemáticas y errores de JS,
+# con una captura de cada una en _build/screenshots.
 book: $(STAMP) data browser
+	bash tools/vendor-js.sh _build/vendor-static
 	VAEBOOK_PROFILE=$(VAEBOOK_PROFILE) VAEBOOK_PROGRESS=0 $(VENV)/bin/jupyter-book build . -W --keep-going
 	@$(PY) tools/check_static_widgets.py _build/html; rc=$$?; [ $$rc -ne 1 ] || exit 1
+	@$(PY) tools/check_html.py _build/html --toc _toc.yml --shots _build/screenshots; rc=$$?; [ $$rc -ne 1 ] || exit 1
 
 test: $(STAMP) $(STAMP_W7) data browser
 	VAEBOOK_PROFILE=fast VAEBOOK_PROGRESS=0 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile \
