@@ -123,6 +123,15 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def _cut_network(route, request=None, *, base: str, blocked: list[str]):
+    """Deja pasar lo que sirve el propio libro; bloquea (y anota) todo lo demás."""
+    url = route.request.url
+    if url.startswith(base) or url.startswith(("data:", "blob:", "about:")):
+        return route.continue_()
+    blocked.append(url)
+    return route.abort()
+
+
 def check(html_root: Path, pages: list[str], shots: Path | None = None, timeout_ms: int = 30000) -> list[PageReport]:
     """Abre cada página con la red cortada y devuelve lo encontrado en cada una."""
     from playwright.sync_api import sync_playwright
@@ -144,15 +153,7 @@ def check(html_root: Path, pages: list[str], shots: Path | None = None, timeout_
                     continue
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 blocked: list[str] = []
-
-                def route(r, blocked=blocked):
-                    url = r.request.url
-                    if url.startswith(base) or url.startswith(("data:", "blob:", "about:")):
-                        return r.continue_()
-                    blocked.append(url)
-                    return r.abort()
-
-                page.route("**/*", route)
+                page.route("**/*", functools.partial(_cut_network, base=base, blocked=blocked))
                 page.on("pageerror", lambda e, report=report: harmless(str(e)) or report.problems.append(
                     f"error de JavaScript: {e}"))
                 page.on("console", lambda m, report=report: m.type == "error" and not harmless(m.text)
