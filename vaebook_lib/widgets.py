@@ -5,6 +5,8 @@ Para cada dimensión elegida se precalculan los fotogramas del recorrido (un ``I
 pestaña, de modo que en el libro publicado, sin núcleo, mover el deslizador cambia la imagen. Con un núcleo
 vivo, además, una imagen «combinada» se vuelve a decodificar con los valores de todos los deslizadores.
 (Un ``Stack`` no funciona en el gestor de widgets del HTML estático; un ``Tab`` sí.)
+Compatible con ipywidgets 7.7 (el que trae Colab) y 8: solo se usan API comunes a ambas (``Tab.set_title``,
+no ``Tab.titles``, que solo existe en la 8).
 """
 from __future__ import annotations
 
@@ -60,7 +62,8 @@ def latent_traversal(model, z0: torch.Tensor | None = None, dims=None, span: flo
     for d in dims:
         frames = traversal_frames(decode, z0, d, z0[d] + values)
         tab = W.Tab(children=[W.Image(value=to_png(f, scale), format="png") for f in frames])
-        tab.titles = [f"{z0[d].item() + v:+.1f}" for v in values.tolist()]
+        for i, v in enumerate(values.tolist()):  # set_title, no titles: Colab trae ipywidgets 7.7
+            tab.set_title(i, f"{z0[d].item() + v:+.1f}")
         tab.selected_index = mid
         slider = W.IntSlider(value=mid, min=0, max=steps - 1, description=f"z{d + 1}",
                              readout=False, continuous_update=True)
