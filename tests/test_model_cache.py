@@ -1,0 +1,115 @@
+"""La caché de modelos entrenados: acierto, fallo, invalidación por código y entradas corruptas."""
+import pytest
+import torch
+
+from vaebook_lib import model_cache
+from vaebook_lib.models import MODELS
+
+
+def data(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, 28, 28, generator=g) > 0.5).float()
+
+
+def build(key="vae", seed=0, **cfg):
+    torch.manual_seed(seed)
+    return MODELS[key](latent_dim=2, hidden=(16,), **cfg)
+
+
+ARGS = dict(epochs=2, batch_size=32, lr=1e-3, seed=0, progress=False)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(model_cache.ENV, str(tmp_path))
+    calls = []
+    real_fit = model_cache.fit
+
+    def counting_fit(*a, **k):
+        calls.append(1)
+        return real_fit(*a, **k)
+
+    monkeypatch.setattr(model_cache, "fit", counting_fit)
+    return tmp_path, calls
+
+
+def test_a_hit_restores_weights_buffers_and_history_without_training(cache):
+    folder, calls = cache
+    x = data()
+    first = build("vae_annealed", warmup=0.5)
+    h1 = model_cache.fit_cached(first, x, x[:16], **ARGS)
+    assert len(calls) == 1 and len(list(folder.glob("*.pt"))) == 1
+    second = build("vae_annealed", warmup=0.5)
+    h2 = model_cache.fit_cached(second, x, x[:16], **ARGS)
+    assert len(calls) == 1, "un entrenamiento idéntico no debe repetirse"
+    for (k, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert dict(h1.val) == dict(h2.val) and dict(h1.train) == dict(h2.train) and h1.examples == h2.examples
+    assert not second.training
+    torch.manual_seed(3)
+    loss_a = first(x[:8]).loss
+    torch.manual_seed(3)
+    assert torch.equal(loss_a, second(x[:8]).loss)
+
+
+@pytest.mark.parametrize("change", ["lr", "epochs", "seed", "data", "init", "config", "val"])
+def test_anything_that_changes_the_result_is_a_miss(cache, change):
+    folder, calls = cache
+    x = data()
+    model_cache.fit_cached(build(), x, **ARGS)
+    args, model, train, val = dict(ARGS), build(), x, None
+    if change in ("lr", "epochs", "seed"):
+        args[change] = {"lr": 2e-3, "epochs": 1, "seed": 1}[change]
+    elif change == "data":
+        train = data(seed=1)
+    elif change == "init":
+        model = build(seed=1)
+    elif change == "config":
+        model = MODELS["vae"](latent_dim=3, hidden=(16,))
+    else:
+        val = x[:16]
+    model_cache.fit_cached(model, train, val, **args)
+    assert len(calls) == 2 and len(list(folder.glob("*.pt"))) == 2
+
+
+def test_a_change_in_the_library_code_invalidates_the_cache(cache, monkeypatch):
+    folder, calls = cache
+    x = data()
+    model_cache.fit_cached(build(), x, **ARGS)
+    monkeypatch.setattr(model_cache, "code_hash", lambda: "otro código")
+    model_cache.fit_cached(build(), x, **ARGS)
+    assert len(calls) == 2
+
+
+def test_a_corrupt_entry_is_retrained_and_replaced(cache, capsys):
+    folder, calls = cache
+    x = data()
+    model_cache.fit_cached(build(), x, **ARGS)
+    entry = next(folder.glob("*.pt"))
+    entry.write_bytes(b"no es un checkpoint")
+    model = build()
+    model_cache.fit_cached(model, x, **ARGS)
+    assert len(calls) == 2 and "se vuelve a entrenar" in capsys.readouterr().out
+    model_cache.fit_cached(build(), x, **ARGS)   # reescrita: ahora es un acierto
+    assert len(calls) == 2
+
+
+def test_off_always_trains_and_writes_nothing(cache, monkeypatch):
+    folder, calls = cache
+    monkeypatch.setenv(model_cache.ENV, "off")
+    x = data()
+    model_cache.fit_cached(build(), x, **ARGS)
+    model_cache.fit_cached(build(), x, **ARGS)
+    assert len(calls) == 2 and not list(folder.glob("*.pt"))
+
+
+def test_what_the_fingerprint_cannot_capture_is_refused(cache):
+    with pytest.raises(ValueError, match="callbacks"):
+        model_cache.fit_cached(build(), data(), callbacks=[lambda *a: None], **ARGS)
+    with pytest.raises(ValueError, match="modelo de vaebook_lib"):
+        model_cache.fingerprint(torch.nn.Linear(2, 2), data())
+
+
+def test_the_code_hash_covers_every_module():
+    assert len(model_cache.code_hash()) == 64
+    assert (model_cache.LIBRARY / "models" / "vae.py").exists()
