@@ -1,0 +1,210 @@
+"""El registro de una ejecución del libro: cuánto tarda cada cuaderno y qué cifras da, en cada perfil.
+
+    python -m vaebook_lib.record --profile full                      # todo el libro, en el perfil completo
+    python -m vaebook_lib.record --profile full --notebooks 02_vae   # solo unos cuadernos: se funden en el registro
+    python -m vaebook_lib.record --announce                          # qué hará «make book» y cuánto tardará
+
+Cada cuaderno se ejecuta entero en un núcleo nuevo (nbclient, en su carpeta) con ``VAEBOOK_PROFILE`` fijado, y su
+entrada guarda los segundos, la memoria máxima, si terminó sin error, la máquina, el commit y **las cifras que el
+cuaderno pega en su texto** (``report.glue``). El registro, un JSON pequeño por perfil en
+``vaebook_lib/records/<perfil>.json``, viaja con la biblioteca: un cuaderno puede citar lo que midió la ejecución
+completa (:func:`vaebook_lib.report.recorded`) y ``make book`` anuncia la duración esperada. Una ejecución larga se
+reparte en varias sesiones: cada una funde sus cuadernos con los que ya estaban.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .config import PROFILES, get_device, get_profile
+
+VERSION = 1
+RECORDS = Path(__file__).resolve().parent / "records"
+ROOT = Path(__file__).resolve().parents[1]
+
+# Se ejecuta en un proceso aparte para medir su memoria máxima (la del núcleo incluida).
+_RUNNER = r"""
+import json, sys, time
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+path, out = sys.argv[1], sys.argv[2]
+nb = nbformat.read(path, as_version=4)
+error = None
+t = time.perf_counter()
+try:
+    NotebookClient(nb, timeout=None, kernel_name="python3",
+                   resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}}).execute()
+except CellExecutionError as err:
+    error = str(err)[-800:]
+seconds = time.perf_counter() - t
+values = {}
+for cell in nb.cells:
+    for o in cell.get("outputs", []):
+        name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+        if name:
+            text = next((v for k, v in o.get("data", {}).items() if k.endswith("text/plain")), None)
+            values[name] = text
+json.dump({"seconds": seconds, "error": error, "values": values}, open(out, "w"))
+"""
+
+
+def path_for(profile: str) -> Path:
+    if profile not in PROFILES:
+        raise ValueError(f"Perfil desconocido {profile!r}; use uno de {sorted(PROFILES)}.")
+    return RECORDS / f"{profile}.json"
+
+
+def _parse_value(text: str | None):
+    """El texto de una cifra pegada, como número si lo es (myst-nb guarda su ``repr``)."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return text.strip("'\"")
+    return int(value) if text.lstrip("-").isdigit() else value
+
+
+def load(profile: str) -> dict | None:
+    """El registro de ``profile`` (validado), o ``None`` si el repositorio aún no lo trae."""
+    path = path_for(profile)
+    if not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"El registro {path} no es JSON válido ({err}): vuelva a grabarlo con "
+                         f"«python -m vaebook_lib.record --profile {profile}».") from err
+    check(rec, profile)
+    return rec
+
+
+def check(rec: dict, profile: str) -> None:
+    """Valida la forma de un registro; un campo que falta o sobra es un ``ValueError`` que lo nombra."""
+    if not isinstance(rec, dict) or rec.get("version") != VERSION or rec.get("profile") != profile:
+        raise ValueError(f"El registro de «{profile}» no tiene la versión {VERSION} o es de otro perfil.")
+    entries = rec.get("notebooks")
+    if not isinstance(entries, dict):
+        raise ValueError("El registro no tiene la tabla «notebooks».")
+    need = {"seconds", "max_rss_mb", "passed", "values", "date", "commit", "machine"}
+    for name, e in entries.items():
+        missing = need - set(e)
+        if missing:
+            raise ValueError(f"La entrada {name} del registro no tiene {sorted(missing)}.")
+        if not (isinstance(e["seconds"], (int, float)) and math.isfinite(e["seconds"]) and e["seconds"] >= 0):
+            raise ValueError(f"La entrada {name} tiene una duración imposible: {e['seconds']!r}.")
+        if not isinstance(e["values"], dict):
+            raise ValueError(f"La entrada {name} no guarda sus cifras como una tabla.")
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=ROOT)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_notebook(path: Path, profile: str) -> dict:
+    """Ejecuta un cuaderno en un proceso nuevo con ``VAEBOOK_PROFILE=profile`` y devuelve su entrada."""
+    from .bench import machine_info
+
+    env = dict(os.environ, VAEBOOK_PROFILE=profile, VAEBOOK_PROGRESS="0", MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(path), str(out)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        log = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        result = json.loads(out.read_text()) if out.exists() else {
+            "seconds": math.nan, "error": log.decode(errors="replace")[-800:], "values": {}}
+    entry = {"seconds": round(result["seconds"], 1), "max_rss_mb": round(usage.ru_maxrss / 1024),
+             "passed": result["error"] is None and os.waitstatus_to_exitcode(status) == 0,
+             "values": {k: _parse_value(v) for k, v in result["values"].items()},
+             "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "machine": machine_info(get_device())}
+    if not entry["passed"]:
+        entry["error"] = result["error"]
+    return entry
+
+
+def merge(profile: str, entries: dict[str, dict]) -> Path:
+    """Funde ``entries`` (ruta del cuaderno -> entrada) en el registro de ``profile``; escritura atómica."""
+    path = path_for(profile)
+    rec = load(profile) or {"version": VERSION, "profile": profile, "notebooks": {}}
+    rec["notebooks"].update(entries)
+    rec["notebooks"] = dict(sorted(rec["notebooks"].items()))
+    check(rec, profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(rec, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def expected_seconds(profile: str, notebooks: list[str]) -> tuple[float, int]:
+    """Suma de los segundos registrados de ``notebooks`` en ``profile`` y cuántos de ellos tienen registro."""
+    rec = load(profile)
+    done = rec["notebooks"] if rec else {}
+    known = [done[n]["seconds"] for n in notebooks if n in done]
+    return float(sum(known)), len(known)
+
+
+def announce(profile: str | None = None, notebooks: list[str] | None = None) -> str:
+    """La frase que ``make book`` imprime antes de empezar: perfil, dispositivo, cuadernos y duración esperada."""
+    from .bench import find_notebooks
+
+    profile = get_profile(profile).name
+    notebooks = notebooks or [str(p.relative_to(ROOT)) for p in find_notebooks()]
+    device = get_device()
+    seconds, known = expected_seconds(profile, notebooks)
+    head = f"make book: perfil «{profile}», dispositivo {device.type}, {len(notebooks)} cuadernos."
+    if not known:
+        return (f"{head} Este perfil aún no tiene registro de duración "
+                f"(grábelo con «python -m vaebook_lib.record --profile {profile}»).")
+    rec = load(profile)
+    machines = {e["machine"].get("gpu") or e["machine"].get("cpu") for e in rec["notebooks"].values()}
+    where = ", ".join(sorted(m for m in machines if m))
+    missing = "" if known == len(notebooks) else f"; {len(notebooks) - known} cuadernos sin medir no cuentan"
+    return (f"{head} Duración esperada: unos {seconds / 60:.0f} min, medida en {where}{missing}. "
+            "En otra máquina puede variar (en una GPU, mucho menos).")
+
+
+def main(argv=None) -> None:
+    from .bench import find_notebooks
+
+    p = argparse.ArgumentParser(prog="python -m vaebook_lib.record", description=__doc__.split("\n\n")[0])
+    p.add_argument("--profile", default=None, help="fast o full (por defecto, VAEBOOK_PROFILE o full)")
+    p.add_argument("--notebooks", nargs="*", default=None, help="rutas, globs o trozos del nombre; por defecto, todos")
+    p.add_argument("--announce", action="store_true", help="solo imprimir lo que hará make book y cuánto tardará")
+    a = p.parse_args(argv)
+    profile = get_profile(a.profile).name
+    if a.announce:
+        print(announce(profile))
+        return
+    failed = []
+    for nb in find_notebooks(a.notebooks):
+        rel = str(nb.resolve().relative_to(ROOT))
+        entry = run_notebook(nb, profile)
+        merge(profile, {rel: entry})   # cuaderno a cuaderno: una sesión cortada no pierde lo hecho
+        print(f"{rel}: {entry['seconds']:.0f} s, {entry['max_rss_mb']} MB, "
+              f"{'bien' if entry['passed'] else 'FALLA'}, {len(entry['values'])} cifras", flush=True)
+        if not entry["passed"]:
+            failed.append(rel)
+    if failed:
+        raise SystemExit(f"Fallaron: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
