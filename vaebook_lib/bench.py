@@ -365,6 +365,14 @@ def format_table(records: list[dict]) -> str:
         lines.append(f"  {r['model']} lote {r['batch_size']}: paso {r['step_ms']:.2f} ms; GEMM {100 * r['gemm_share']:.0f}% "
                      f"del paso (al {100 * r['gemm_peak_fraction']:.0f}% del pico), azar {r['rng_ms']:.2f} ms, "
                      f"Adam {r['adam_ms']:.2f} ms; techo sin el resto: {100 * r['ceiling_peak_fraction']:.0f}% del pico")
+    for r in (r for r in records if r["kind"] == "pythae"):
+        if "skipped" in r:
+            lines.append(f"\npythae: {r['skipped']}")
+        else:
+            lines.append(f"\nfit frente a pythae (mismo VAE, {r['n_train']} imágenes x {r['epochs']} épocas, lote "
+                         f"{r['batch_size']}): fit {r['fit_eps']:.0f} ej/s, pythae {r['pythae_eps']:.0f} ej/s, "
+                         f"fit {r['speedup']:.2f}x más rápido; -log p(x) (k = {r['k']}): fit {r['fit_nll']:.2f}, "
+                         f"pythae {r['pythae_nll']:.2f} nats")
     nbs = [r for r in records if r["kind"] == "notebook"]
     if nbs:
         width = max(len(r["path"]) for r in nbs)
@@ -403,6 +411,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--clock", default="wall", choices=sorted(CLOCKS),
                    help="wall: tiempo real; cpu: tiempo de CPU del proceso (máquina compartida; "
                         "con OMP_NUM_THREADS=1)")
+    p.add_argument("--pythae", action="store_true",
+                   help="comparar fit con el TrainingPipeline de pythae (mismo VAE, datos y épocas; extra «bench»)")
     p.add_argument("--jsonl", default=None, help="además, escribir las medidas en este fichero")
     return p.parse_args(argv)
 
@@ -438,6 +448,9 @@ def main(argv=None) -> list[dict]:
                         if dev.type == "cpu":
                             emit(measure_breakdown(arch, batch_size=bs, peak=peak,
                                                    steps=max(2, min(20, n // bs))))
+        if a.pythae:
+            from .pythae_bench import measure_pythae
+            emit(measure_pythae())
         if not a.skip_notebooks:
             paths = find_notebooks(a.notebooks)
             for path in paths:

@@ -1,0 +1,124 @@
+"""``fit`` frente a la biblioteca pythae (Chadebec et al., 2022): el mismo VAE, los mismos datos, las mismas épocas.
+
+pythae es la referencia de las bibliotecas de VAE en PyTorch (``TrainingPipeline``, configuraciones con tipo,
+DDP). Para comparar bucles, no modelos, los dos entrenan **las mismas redes**: el codificador y el decodificador de
+un :class:`~vaebook_lib.models.VAE` del libro, envueltos en las clases base de pythae, con la misma inicialización, la
+misma pérdida (BCE sumada sobre píxeles + KL analítica, media sobre el lote), Adam con la misma tasa y el mismo lote.
+Los datos se binarizan una vez (pythae no tiene binarización dinámica). Se mide cuántos ejemplos por segundo
+entrena cada uno (tiempo real de la llamada completa, como lo vive un usuario; tras un calentamiento, en rondas
+emparejadas que alternan el orden: ``speedup`` es la mediana de los cocientes por ronda) y la -log p(x) de prueba de
+cada resultado con el mismo estimador (:func:`vaebook_lib.metrics.log_likelihood_is`).
+
+pythae es opcional (``pip install pythae``, extra ``bench``); sin él, :func:`measure_pythae` devuelve un aviso.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import statistics
+import tempfile
+import time
+
+import torch
+
+from .data import binarize, load_mnist
+from .metrics import log_likelihood_is
+from .models import VAE
+from .train import fit
+
+
+def _wrappers(vae: VAE, BaseEncoder, BaseDecoder, ModelOutput):
+    """Codificador y decodificador de pythae que usan los módulos de ``vae`` (se entrenan en su sitio)."""
+    class Encoder(BaseEncoder):
+        def __init__(self):
+            super().__init__()
+            self.net = vae.encoder
+
+        def forward(self, x):
+            mu, logvar = self.net(x).chunk(2, dim=-1)     # la misma parametrización: media y log sigma^2
+            return ModelOutput(embedding=mu, log_covariance=logvar)
+
+    class Decoder(BaseDecoder):
+        def __init__(self):
+            super().__init__()
+            self.net = vae.decoder
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))   # pythae espera probabilidades
+
+    return Encoder(), Decoder()
+
+
+def measure_pythae(*, n_train: int = 8000, n_test: int = 1000, epochs: int = 5, batch_size: int = 128,
+                   lr: float = 1e-3, latent_dim: int = 20, hidden: tuple[int, ...] = (400,), k: int = 100,
+                   rounds: int = 3, seed: int = 0) -> dict:
+    """Entrena el mismo VAE con ``fit`` y con ``pythae.pipelines.TrainingPipeline`` y devuelve ejemplos/s y NLL."""
+    try:
+        from pythae.models import VAE as PythaeVAE, VAEConfig as PythaeVAEConfig
+        from pythae.models.base.base_utils import ModelOutput
+        from pythae.models.nn import BaseDecoder, BaseEncoder
+        from pythae.pipelines import TrainingPipeline
+        from pythae.trainers import BaseTrainerConfig
+    except ImportError:
+        return {"kind": "pythae", "skipped": "pythae no está instalado (pip install pythae): se omite la comparación."}
+    for name in ("n_train", "n_test", "epochs", "batch_size", "k", "rounds"):
+        value = locals()[name]
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
+    train = load_mnist("train", n_train)
+    test = load_mnist("test", n_test)
+    x = binarize(train.x, torch.Generator().manual_seed(seed))
+    x_test = binarize(test.x, torch.Generator().manual_seed(seed + 1))
+
+    logging.getLogger("pythae").setLevel(logging.ERROR)
+
+    def run_fit(data, n_epochs):
+        torch.manual_seed(seed)
+        model = VAE(latent_dim=latent_dim, hidden=hidden)
+        start = time.perf_counter()
+        fit(model, data, epochs=n_epochs, batch_size=batch_size, lr=lr, seed=seed, device="cpu", progress=False)
+        return model, time.perf_counter() - start
+
+    def run_pythae(data, n_epochs):
+        torch.manual_seed(seed)
+        model = VAE(latent_dim=latent_dim, hidden=hidden)   # la misma inicialización que la de fit
+        encoder, decoder = _wrappers(model, BaseEncoder, BaseDecoder, ModelOutput)
+        wrapped = PythaeVAE(PythaeVAEConfig(input_dim=tuple(data.shape[1:]), latent_dim=latent_dim,
+                                            reconstruction_loss="bce"), encoder=encoder, decoder=decoder)
+        with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            config = BaseTrainerConfig(output_dir=out, num_epochs=n_epochs, learning_rate=lr,
+                                       per_device_train_batch_size=batch_size,
+                                       per_device_eval_batch_size=batch_size, optimizer_cls="Adam", seed=seed,
+                                       no_cuda=True)
+            start = time.perf_counter()
+            TrainingPipeline(model=wrapped, training_config=config)(train_data=data)
+            seconds = time.perf_counter() - start
+        return model.eval(), seconds
+
+    # Calentamiento: la primera llamada de cada uno paga importaciones y reservas de una vez por proceso.
+    run_fit(x[:256], 1)
+    run_pythae(x[:256], 1)
+    # Rondas emparejadas, alternando el orden: la carga de la máquina afecta por igual a los dos.
+    ratios, fit_times, pythae_times = [], [], []
+    for r in range(rounds):
+        if r % 2 == 0:
+            ours, t_fit = run_fit(x, epochs)
+            theirs, t_pythae = run_pythae(x, epochs)
+        else:
+            theirs, t_pythae = run_pythae(x, epochs)
+            ours, t_fit = run_fit(x, epochs)
+        fit_times.append(t_fit)
+        pythae_times.append(t_pythae)
+        ratios.append(t_pythae / t_fit)
+
+    torch.manual_seed(seed + 2)
+    nll_fit = -log_likelihood_is(ours, x_test, k).mean().item()
+    torch.manual_seed(seed + 2)
+    nll_pythae = -log_likelihood_is(theirs, x_test, k).mean().item()
+    examples = n_train * epochs
+    return {"kind": "pythae", "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "k": k,
+            "rounds": rounds, "fit_eps": examples / statistics.median(fit_times),
+            "pythae_eps": examples / statistics.median(pythae_times), "speedup": statistics.median(ratios),
+            "fit_nll": nll_fit, "pythae_nll": nll_pythae}
