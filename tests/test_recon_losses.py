@@ -80,7 +80,11 @@ def test_dfcvae_loss_and_frozen_features():
     out = m(x)
     fh = net.features(out.x_hat)
     fx = net.features(x)
-    hand = sum(0.5 * (a - b).pow(2).sum(dim=(1, 2, 3)) for a, b in zip(fx, fh)).mean()
+    # Hou et al., ec. 5: cada capa normalizada por 1/(2 C H W) (C, H, W de esa capa), no la suma sin normalizar
+    sizes = [(8, 28, 28), (16, 14, 14), (32, 7, 7)]
+    assert [tuple(a.shape[1:]) for a in fx] == sizes
+    hand = sum(0.5 * (a - b).pow(2).sum(dim=(1, 2, 3)) / (c * h * w)
+               for a, b, (c, h, w) in zip(fx, fh, sizes)).mean()
     assert torch.allclose(out.terms["recon"], hand.detach(), rtol=1e-4)
     assert torch.allclose(out.loss.detach(), 0.5 * out.terms["recon"] + out.terms["kl"], rtol=1e-5)
     out.loss.backward()

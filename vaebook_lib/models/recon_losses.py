@@ -147,13 +147,22 @@ class DFCVAEConfig(VAEConfig):
     alpha: float = 1.0                # peso de la KL (alpha en el artículo)
     beta: float = 0.5                 # peso de la pérdida de rasgos (beta en el artículo)
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.alpha < 0 or self.beta <= 0:
+            raise ValueError(f"DFC-VAE necesita alpha >= 0 y beta > 0; se recibió alpha={self.alpha}, "
+                             f"beta={self.beta}.")
+
 
 class DFCVAE(_ReconLossVAE):
-    """DFC-VAE (Hou et al., 2017): pérdida = alpha KL + beta sum_l (1/2) ||Phi_l(x) - Phi_l(x_hat)||^2.
+    """DFC-VAE (Hou et al., 2017, ec. 5-6): pérdida = alpha KL + beta sum_l ||Phi_l(x) - Phi_l(x_hat)||^2 / (2 C_l H_l W_l).
 
-    Phi_l son las activaciones de los tres bloques de un clasificador fijo (:class:`FeatureNet`), en vez de
-    las de la VGG-19 del artículo. Como allí, no hay término de píxeles: solo rasgos y KL. El clasificador
-    se congela y sus pesos se guardan con el modelo (así ``load`` reproduce las mismas salidas).
+    Cada capa se normaliza por su tamaño C_l H_l W_l, como en el artículo (el código de los autores usa la media
+    de ``nn.MSECriterion``): la suma sin normalizar pesaría miles de veces más frente a la KL. Phi_l son las
+    activaciones de los tres bloques de un clasificador fijo (:class:`FeatureNet`), en vez de las de la VGG-19
+    del artículo; por eso la escala de los rasgos (y con ella el beta que equilibra rasgos y KL) no es la del
+    artículo: beta es un hiperparámetro que el cuaderno declara. Como allí, no hay término de píxeles. El
+    clasificador se congela y sus pesos se guardan con el modelo (así ``load`` reproduce las mismas salidas).
     """
 
     key = "dfcvae"
@@ -173,7 +182,7 @@ class DFCVAE(_ReconLossVAE):
     def reconstruction(self, x, x_hat):
         total = 0.0
         for fx, fh in zip(self.features.features(x), self.features.features(x_hat)):
-            total = total + 0.5 * (fx - fh).pow(2).flatten(1).sum(1)
+            total = total + 0.5 * (fx - fh).pow(2).flatten(1).mean(1)     # 1/(2 C H W) sum, por ejemplo
         return total
 
     def weights(self):
