@@ -266,3 +266,16 @@ def test_tcvae_gradients_finite_at_tiny_variances(logvar, sampling):
     # las posteriores son puntos separados: log q(z_i) = log q(z_i|x_i) - log(N M) exactamente (MWS)
     if sampling == "mws":
         assert parts["mi"].detach().mean().item() == pytest.approx(math.log(1000 * 16), rel=1e-4)
+
+
+def test_normalized_beta_of_higgins():
+    from vaebook_lib.models.beta_vae import beta_from_normalized, normalized_beta
+    # dSprites en el artículo: beta = 4, M = 10, 64 x 64 píxeles -> beta_norm = 40 / 4096
+    assert normalized_beta(4.0, 10, (1, 64, 64)) == pytest.approx(40 / 4096)
+    # el mismo beta_norm en imágenes de 32 x 32 es un beta cuatro veces menor
+    assert beta_from_normalized(40 / 4096, 10, (1, 32, 32)) == pytest.approx(1.0)
+    assert beta_from_normalized(normalized_beta(6.0, 5, (1, 28, 28)), 5, (1, 28, 28)) == pytest.approx(6.0)
+    with pytest.raises(ValueError, match="beta"):
+        normalized_beta(-1.0, 10, (1, 8, 8))
+    with pytest.raises(ValueError, match="beta"):
+        beta_from_normalized(-0.1, 10, (1, 8, 8))

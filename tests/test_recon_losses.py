@@ -142,3 +142,16 @@ def test_bad_input_raises_spanish_errors():
         get_feature_net(torch.rand(2, 1, 28, 28))
     with pytest.raises(ValueError, match="lote"):
         sharpness(torch.rand(28, 28))
+
+
+def test_msssim_scale_is_a_hyperparameter():
+    x = _gray()
+    a, b = MSSSIMVAE(), MSSSIMVAE(rec_scale=100.0)
+    b.load_state_dict(a.state_dict())
+    torch.manual_seed(0)
+    ra = a(x).terms["recon"]
+    torch.manual_seed(0)
+    rb = b(x).terms["recon"]
+    assert torch.allclose(rb, ra * 100.0 / 784, rtol=1e-5)        # por defecto, D = 784 píxeles
+    with pytest.raises(ValueError, match="rec_scale"):
+        MSSSIMVAE(rec_scale=0.0)

@@ -10,6 +10,12 @@ del minilote (MWS, «minibatch weighted sampling» de Chen et al.):
 Ese estimador está sesgado: cuando las posteriores no se solapan subestima log q(z) en log M y cada log q(z_j)
 en log N, de modo que la KL por dimensiones registrada sale negativa. Casi todo el sesgo es constante y no
 cambia los gradientes; ``sampling="mss"`` pesa la propia muestra con 1/N y da valores interpretables.
+
+Qué es «mss» exactamente: un estimador **insesgado de q(z_i)** (no de log q(z_i): el logaritmo de un
+estimador insesgado subestima el logaritmo, por la desigualdad de Jensen, aunque mucho menos que MWS). **No** es
+la matriz de pesos estratificada de Chen et al. (``log_importance_weight_matrix`` en el código de los autores,
+que pesa de otro modo un elemento por fila); es una simplificación con la misma idea: la muestra z_i viene de
+q(z|x_i), así que x_i cuenta con su peso 1/N y los otros M - 1 ejemplos del lote representan a los N - 1 restantes.
 """
 from __future__ import annotations
 
@@ -30,8 +36,9 @@ def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: s
 
     ``qz``: posteriores del lote (M, D); ``z``: una muestra de cada una (M, D); ``dataset_size``: N.
     ``sampling``: «mws» pesa cada ejemplo del lote con 1/(N M) (el estimador del artículo); «mss» pesa la
-    propia muestra con 1/N y las otras M - 1 con (N - 1)/(N (M - 1)), que estima q(z_i) sin sesgo (una
-    versión simplificada del muestreo estratificado de Chen et al.; con M = N es exacto).
+    propia muestra con 1/N y las otras M - 1 con (N - 1)/(N (M - 1)), que estima q(z_i) sin sesgo (no log q(z_i);
+    no es la matriz estratificada de Chen et al., sino una simplificación de su idea; con M = N es exacto).
+    Se calcula en float64 y con log sigma: sin ello, con log-varianzas de -50 el gradiente sale NaN.
     Devuelve ``mi``, ``tc``, ``dim_kl`` y ``kl_mc`` = log q(z|x) - log p(z); por construcción
     ``mi + tc + dim_kl == kl_mc`` (el mismo estimador de log q(z) en los tres).
     """

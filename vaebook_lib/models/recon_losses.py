@@ -195,13 +195,22 @@ class MSSSIMVAEConfig(VAEConfig):
     scales: int = 3                   # 28 -> 14 -> 7 px
     kernel_size: int = 5
     sigma: float = 1.0
+    # Escala de la disimilitud: reconstrucción = rec_scale · (1 - MS-SSIM). None: D, el número de píxeles (la
+    # escala «suma sobre píxeles» del libro). Es un hiperparámetro: fija cuánto pesa la KL frente a la imagen.
+    rec_scale: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.rec_scale is not None and self.rec_scale <= 0:
+            raise ValueError(f"rec_scale debe ser positivo (o None); se recibió {self.rec_scale}.")
 
 
 class MSSSIMVAE(_ReconLossVAE):
-    """MS-SSIM VAE (Snell et al., 2017): reconstrucción = D (1 - MS-SSIM(x, x_hat)), D = número de píxeles.
+    """MS-SSIM VAE (Snell et al., 2017): reconstrucción = s (1 - MS-SSIM(x, x_hat)), por defecto s = D píxeles.
 
     Multiplicar por D pone la disimilitud en la escala de «suma sobre los píxeles» del resto del libro (con
-    una sola escala, D (1 - SSIM) es exactamente la suma del mapa 1 - SSIM por píxel).
+    una sola escala, D (1 - SSIM) es exactamente la suma del mapa 1 - SSIM por píxel). Esa escala cambia con el
+    tamaño de la imagen y con ella el peso efectivo de la KL: por eso es un hiperparámetro (``rec_scale``).
     """
 
     key = "msssim_vae"
@@ -209,5 +218,5 @@ class MSSSIMVAE(_ReconLossVAE):
 
     def reconstruction(self, x, x_hat):
         c = self.config
-        d = math.prod(c.in_shape)
-        return d * (1 - ms_ssim(x_hat, x, c.scales, c.kernel_size, c.sigma))
+        scale = math.prod(c.in_shape) if c.rec_scale is None else c.rec_scale
+        return scale * (1 - ms_ssim(x_hat, x, c.scales, c.kernel_size, c.sigma))
