@@ -55,6 +55,7 @@ def test_dfc_trains_against_a_trained_network_that_is_not_the_evaluator(tmp_path
     assert not torch.equal(evaluator.blocks[0].weight, trainer.blocks[0].weight)
     model = build("dfcvae", latent_dim=6, hidden=(32,), n_train=100, feature_net=trainer)
     assert model.features is trainer
+    assert model.config.beta == 0.5 * 784          # el beta declarado del libro, no el 0.5 que colapsa
 
 
 def test_unknown_key_is_a_spanish_error():

@@ -27,6 +27,7 @@ from .data.vision import ImageData
 from .feature_net import dfc_feature_net
 from .metrics import frechet_distance, knn_accuracy, log_likelihood_is
 from .models import MODELS, Model
+from .models.recon_losses import DFC_BETA_BOOK
 from .train import evaluate, fit
 
 # Claves que no son modelos generativos de imágenes con el interfaz común (se comparan en sus capítulos).
@@ -79,6 +80,8 @@ def build(key: str, *, latent_dim: int, hidden: tuple[int, ...], n_train: int, s
     if key not in OWN_ARCHITECTURE:
         common.update(latent_dim=latent_dim, hidden=hidden, arch="mlp")
     torch.manual_seed(seed)
+    if key == "dfcvae":
+        common["beta"] = DFC_BETA_BOOK    # el beta declarado del libro: con el del artículo el código colapsa
     config = cls.Config(**{k: v for k, v in common.items() if k in names})
     return cls(config, feature_net=feature_net) if key == "dfcvae" else cls(config)
 

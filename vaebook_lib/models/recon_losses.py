@@ -141,6 +141,12 @@ class LogCoshVAE(_ReconLossVAE):
         return log_cosh(x_hat - x, self.config.a).flatten(1).sum(1)
 
 
+# El beta del artículo (0.5) equilibra rasgos de una VGG-19 sobre fotografías de 0 a 255; con nuestra red pequeña
+# sobre imágenes en [0, 1] la KL manda y el código colapsa (lo muestra 06b_dfcvae). El libro declara beta = 0.5 D,
+# D = 784 píxeles: el paso de «media» a «suma sobre píxeles» del resto del libro.
+DFC_BETA_BOOK = 0.5 * 784
+
+
 @dataclass
 class DFCVAEConfig(VAEConfig):
     likelihood: str = "gaussian"
