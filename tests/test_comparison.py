@@ -6,6 +6,7 @@ import torch
 from vaebook_lib.comparison import (FLOOR, NOT_COMPARABLE, OWN_ARCHITECTURE, assess, build, by_model, comparable_keys,
                                     compare, evaluator_features, format_results, real_floor)
 from vaebook_lib.data import ImageData
+from vaebook_lib.feature_net import FeatureNet, dfc_feature_net, get_feature_net
 from vaebook_lib.models import MODELS
 
 
@@ -38,10 +39,26 @@ def test_every_catalog_key_is_compared_or_explained():
 
 @pytest.mark.parametrize("key", [k for k in comparable_keys()])
 def test_build_gives_the_common_family(key):
-    model = build(key, latent_dim=6, hidden=(32,), n_train=100)
+    extra = {"feature_net": FeatureNet()} if key == "dfcvae" else {}
+    model = build(key, latent_dim=6, hidden=(32,), n_train=100, **extra)
     assert model.key == key
     if key not in OWN_ARCHITECTURE and hasattr(model.config, "hidden"):
         assert model.config.hidden == (32,) and model.config.arch == "mlp"
+
+
+def test_dfc_trains_against_a_trained_network_that_is_not_the_evaluator(tmp_path):
+    with pytest.raises(ValueError, match="red de rasgos"):
+        build("dfcvae", latent_dim=6, hidden=(32,), n_train=100)
+    g = torch.Generator().manual_seed(0)
+    data = ImageData(torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g),
+                     tuple("0123456789"), name="juguete")
+    evaluator = get_feature_net(data, directory=tmp_path)
+    trainer = dfc_feature_net(data, directory=tmp_path)
+    assert len(list(tmp_path.glob("feature_net_*.pt"))) == 2          # dos redes en la caché, cada una la suya
+    assert not torch.equal(evaluator.blocks[0].weight, trainer.blocks[0].weight)
+    model = build("dfcvae", latent_dim=6, hidden=(32,), n_train=100, feature_net=trainer)
+    assert model.features is trainer
+    assert model.config.beta == 0.5 * 784          # el beta declarado del libro, no el 0.5 que colapsa
 
 
 def test_unknown_key_is_a_spanish_error():

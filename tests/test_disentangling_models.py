@@ -221,3 +221,61 @@ def test_bad_weights_spanish():
         MODELS["beta_vae"](beta=-1.0, **SMALL)
     with pytest.raises(ValueError, match="c_stop"):
         MODELS["beta_vae_capacity"](c_stop=0.0, **SMALL)
+
+
+@pytest.mark.parametrize("logvar", [43.0, 60.0, 80.0])
+def test_dip_ii_penalty_finite_and_exact_at_large_logvar(logvar):
+    """Con sigma^2 = e^43 el cuadrado (sigma^2 - 1)^2 ya no cabe en float32: antes la pérdida salía inf."""
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(32, 3, generator=g)
+    qz = Normal(mu, torch.exp(0.5 * torch.full_like(mu, logvar)))
+    pen = dip_penalty(dip_covariance(qz, "ii"), 10.0, 10.0)
+    m64 = mu.double()
+    cov = torch.cov(m64.T, correction=0) + math.exp(logvar) * torch.eye(3, dtype=torch.float64)
+    off = cov - torch.diag(torch.diagonal(cov))
+    exact = 10.0 * off.pow(2).sum() + 10.0 * (torch.diagonal(cov) - 1).pow(2).sum()
+    assert torch.isfinite(pen)
+    assert pen.item() == pytest.approx(exact.item(), rel=1e-5)
+
+
+def test_dip_vae_loss_finite_with_huge_variances():
+    m = MODELS["dip_vae"](dip_type="ii", **SMALL)
+    with torch.no_grad():
+        last = [mod for mod in m.encoder.modules() if isinstance(mod, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias[:3].zero_()
+        last.bias[3:].fill_(45.0)                 # log-varianza 45 en todas las dimensiones
+    out = m(binary_batch())
+    assert torch.isfinite(out.loss), "la pérdida de DIP-VAE-II no debe desbordar con log-varianza 45"
+
+
+@pytest.mark.parametrize("logvar", [-50.0, -80.0])
+@pytest.mark.parametrize("sampling", ["mws", "mss"])
+def test_tcvae_gradients_finite_at_tiny_variances(logvar, sampling):
+    """Con log-varianza -50 los términos cruzados log q(z_i|x_j) desbordaban float32 al derivar: gradiente NaN."""
+    g = torch.Generator().manual_seed(1)
+    mu = torch.randn(16, 4, generator=g).requires_grad_()
+    lv = torch.full((16, 4), logvar, requires_grad=True)
+    qz = Normal(mu, torch.exp(0.5 * lv))
+    z = qz.rsample()
+    parts = kl_decomposition(qz, z, dataset_size=1000, sampling=sampling)
+    (parts["mi"] + 6.0 * parts["tc"] + parts["dim_kl"]).mean().backward()
+    assert all(torch.isfinite(v).all() for v in parts.values())
+    assert torch.isfinite(mu.grad).all() and torch.isfinite(lv.grad).all()
+    assert all(v.dtype == torch.float32 for v in parts.values())
+    # las posteriores son puntos separados: log q(z_i) = log q(z_i|x_i) - log(N M) exactamente (MWS)
+    if sampling == "mws":
+        assert parts["mi"].detach().mean().item() == pytest.approx(math.log(1000 * 16), rel=1e-4)
+
+
+def test_normalized_beta_of_higgins():
+    from vaebook_lib.models.beta_vae import beta_from_normalized, normalized_beta
+    # dSprites en el artículo: beta = 4, M = 10, 64 x 64 píxeles -> beta_norm = 40 / 4096
+    assert normalized_beta(4.0, 10, (1, 64, 64)) == pytest.approx(40 / 4096)
+    # el mismo beta_norm en imágenes de 32 x 32 es un beta cuatro veces menor
+    assert beta_from_normalized(40 / 4096, 10, (1, 32, 32)) == pytest.approx(1.0)
+    assert beta_from_normalized(normalized_beta(6.0, 5, (1, 28, 28)), 5, (1, 28, 28)) == pytest.approx(6.0)
+    with pytest.raises(ValueError, match="beta"):
+        normalized_beta(-1.0, 10, (1, 8, 8))
+    with pytest.raises(ValueError, match="beta"):
+        beta_from_normalized(-0.1, 10, (1, 8, 8))

@@ -80,7 +80,11 @@ def test_dfcvae_loss_and_frozen_features():
     out = m(x)
     fh = net.features(out.x_hat)
     fx = net.features(x)
-    hand = sum(0.5 * (a - b).pow(2).sum(dim=(1, 2, 3)) for a, b in zip(fx, fh)).mean()
+    # Hou et al., ec. 5: cada capa normalizada por 1/(2 C H W) (C, H, W de esa capa), no la suma sin normalizar
+    sizes = [(8, 28, 28), (16, 14, 14), (32, 7, 7)]
+    assert [tuple(a.shape[1:]) for a in fx] == sizes
+    hand = sum(0.5 * (a - b).pow(2).sum(dim=(1, 2, 3)) / (c * h * w)
+               for a, b, (c, h, w) in zip(fx, fh, sizes)).mean()
     assert torch.allclose(out.terms["recon"], hand.detach(), rtol=1e-4)
     assert torch.allclose(out.loss.detach(), 0.5 * out.terms["recon"] + out.terms["kl"], rtol=1e-5)
     out.loss.backward()
@@ -138,3 +142,16 @@ def test_bad_input_raises_spanish_errors():
         get_feature_net(torch.rand(2, 1, 28, 28))
     with pytest.raises(ValueError, match="lote"):
         sharpness(torch.rand(28, 28))
+
+
+def test_msssim_scale_is_a_hyperparameter():
+    x = _gray()
+    a, b = MSSSIMVAE(), MSSSIMVAE(rec_scale=100.0)
+    b.load_state_dict(a.state_dict())
+    torch.manual_seed(0)
+    ra = a(x).terms["recon"]
+    torch.manual_seed(0)
+    rb = b(x).terms["recon"]
+    assert torch.allclose(rb, ra * 100.0 / 784, rtol=1e-5)        # por defecto, D = 784 píxeles
+    with pytest.raises(ValueError, match="rec_scale"):
+        MSSSIMVAE(rec_scale=0.0)

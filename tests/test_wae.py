@@ -27,7 +27,9 @@ def test_wae_loss_is_squared_error_plus_lambda_mmd(kernel):
     pen = mmd(z, torch.randn_like(z), kernel)
     assert torch.allclose(out.terms["recon"], rec, rtol=1e-5)
     assert torch.allclose(out.terms["penalty"], pen, rtol=1e-4, atol=1e-7)
-    assert torch.allclose(out.loss, rec + 7.0 * pen, rtol=1e-5)
+    # coste escalado por 0.05, como en el código de los autores para MNIST; «recon» es el coste sin escalar
+    assert m.config.cost_scale == 0.05
+    assert torch.allclose(out.loss, 0.05 * rec + 7.0 * pen, rtol=1e-5)
 
 
 def test_wae_encoder_is_deterministic_and_penalty_reaches_it():
@@ -94,3 +96,17 @@ def test_bad_input_raises_spanish_errors():
         InfoVAE(alpha=2.0)
     with pytest.raises(ValueError, match="negativo"):
         WAE(lambda_=-1.0)
+
+
+def test_wae_cost_scale_is_a_declared_hyperparameter():
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    a, b = WAE(lambda_=10.0), WAE(lambda_=200.0, cost_scale=1.0)
+    b.load_state_dict(a.state_dict())
+    torch.manual_seed(0)
+    la = a(x).loss
+    torch.manual_seed(0)
+    lb = b(x).loss
+    assert torch.allclose(20 * la, lb, rtol=1e-5)        # s = 0.05 con lambda = 10 es lambda = 200 sin escala
+    assert SWAE().config.cost_scale == 1.0
+    with pytest.raises(ValueError, match="cost_scale"):
+        WAE(cost_scale=0.0)

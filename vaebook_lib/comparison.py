@@ -28,8 +28,10 @@ import torch
 
 from .data.batches import binarize
 from .data.vision import ImageData
+from .feature_net import dfc_feature_net
 from .metrics import frechet_distance, frechet_interval, knn_accuracy, log_likelihood_is, precision_recall
 from .models import MODELS, Model
+from .models.recon_losses import DFC_BETA_BOOK
 from .train import evaluate, fit
 
 # Claves que no son modelos generativos de imágenes con el interfaz común (se comparan en sus capítulos).
@@ -70,17 +72,28 @@ def comparable_keys() -> list[str]:
     return [k for k in MODELS if k not in NOT_COMPARABLE]
 
 
-def build(key: str, *, latent_dim: int, hidden: tuple[int, ...], n_train: int, seed: int = 0) -> Model:
-    """El modelo ``key`` con la configuración común; los campos que su configuración no tiene se omiten."""
+def build(key: str, *, latent_dim: int, hidden: tuple[int, ...], n_train: int, seed: int = 0,
+          feature_net=None) -> Model:
+    """El modelo ``key`` con la configuración común; los campos que su configuración no tiene se omiten.
+
+    El DFC-VAE necesita ``feature_net``, un clasificador ya entrenado (:func:`~vaebook_lib.feature_net.dfc_feature_net`)
+    y distinto del que evalúa las muestras; sin él se entrenaría contra una red al azar.
+    """
     if key not in MODELS:
         raise ValueError(f"Clave desconocida {key!r}; el catálogo tiene: {', '.join(MODELS)}.")
+    if key == "dfcvae" and feature_net is None:
+        raise ValueError("El DFC-VAE necesita una red de rasgos entrenada (feature_net=dfc_feature_net(train)); "
+                         "con una red al azar su pérdida no mide nada.")
     cls = MODELS[key]
     names = {f.name for f in fields(cls.Config)}
     common = {"in_shape": (1, 28, 28), "likelihood": "bernoulli", "dataset_size": n_train}
     if key not in OWN_ARCHITECTURE:
         common.update(latent_dim=latent_dim, hidden=hidden, arch="mlp")
     torch.manual_seed(seed)
-    return cls(cls.Config(**{k: v for k, v in common.items() if k in names}))
+    if key == "dfcvae":
+        common["beta"] = DFC_BETA_BOOK    # el beta declarado del libro: con el del artículo el código colapsa
+    config = cls.Config(**{k: v for k, v in common.items() if k in names})
+    return cls(config, feature_net=feature_net) if key == "dfcvae" else cls(config)
 
 
 @torch.no_grad()
@@ -200,9 +213,11 @@ def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, b
     if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ValueError(f"seeds debe ser una lista no vacía de enteros no negativos; se recibió {seeds!r}.")
     results = []
+    dfc_net = dfc_feature_net(train) if "dfcvae" in keys else None   # no es la red del evaluador
     for key in keys:
         for seed in seeds:
-            model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed)
+            model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed,
+                          feature_net=dfc_net)
             start = time.perf_counter()
             fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=True, progress=False)
             seconds = time.perf_counter() - start

@@ -46,6 +46,7 @@ class Profile:
     repro_n_train: int | None = None  # imágenes de entrenamiento de la tabla de reproducibilidad (None: todas)
     repro_epochs: int = 200        # épocas de cada fila de esa tabla
     repro_k: int = 5000            # muestras de importancia de su -log p(x), como en los artículos
+    ch3_seeds: int = 3             # semillas de las comparaciones entre modelos del capítulo 3 (05, 06, 06b, 08, 09)
 
 
 PROFILES: dict[str, Profile] = {
@@ -68,6 +69,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], cmp_n_train=2000, cmp_epochs=2)
 PROFILES["fast"] = replace(PROFILES["fast"], cmp_seeds=1, cmp_boot=10)
 # Reproducibilidad: el perfil rápido solo comprueba que una ejecución pequeña cae en un rango creíble.
 PROFILES["fast"] = replace(PROFILES["fast"], repro_n_train=1000, repro_epochs=10, repro_k=64)
+# Capítulo 3, comparaciones entre modelos: dos semillas en el perfil rápido (la comprobación usa las dos).
+PROFILES["fast"] = replace(PROFILES["fast"], ch3_seeds=2)
 
 
 def get_profile(name: str | None = None) -> Profile:

@@ -111,3 +111,14 @@ def get_feature_net(data: ImageData, epochs: int = 1, seed: int = 0, directory: 
         if os.path.exists(tmp):
             os.remove(tmp)
     return net
+
+
+# La red de rasgos con la que se ENTRENA el DFC-VAE no puede ser la que luego lo EVALÚA (la distancia de Fréchet
+# de la comparativa usa ``get_feature_net`` con la semilla 0): el modelo aprendería a agradar a su propia métrica.
+DFC_SEED = 1
+
+
+def dfc_feature_net(data: ImageData, epochs: int = 1, directory: str | Path | None = None) -> FeatureNet:
+    """El clasificador con el que se entrena el DFC-VAE: otro entrenamiento (semilla ``DFC_SEED``) distinto del
+    evaluador de la comparativa, guardado en la caché con su propia clave."""
+    return get_feature_net(data, epochs=epochs, seed=DFC_SEED, directory=directory)

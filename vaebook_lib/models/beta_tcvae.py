@@ -10,6 +10,12 @@ del minilote (MWS, «minibatch weighted sampling» de Chen et al.):
 Ese estimador está sesgado: cuando las posteriores no se solapan subestima log q(z) en log M y cada log q(z_j)
 en log N, de modo que la KL por dimensiones registrada sale negativa. Casi todo el sesgo es constante y no
 cambia los gradientes; ``sampling="mss"`` pesa la propia muestra con 1/N y da valores interpretables.
+
+Qué es «mss» exactamente: un estimador **insesgado de q(z_i)** (no de log q(z_i): el logaritmo de un
+estimador insesgado subestima el logaritmo, por la desigualdad de Jensen, aunque mucho menos que MWS). **No** es
+la matriz de pesos estratificada de Chen et al. (``log_importance_weight_matrix`` en el código de los autores,
+que pesa de otro modo un elemento por fila); es una simplificación con la misma idea: la muestra z_i viene de
+q(z|x_i), así que x_i cuenta con su peso 1/N y los otros M - 1 ejemplos del lote representan a los N - 1 restantes.
 """
 from __future__ import annotations
 
@@ -30,8 +36,9 @@ def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: s
 
     ``qz``: posteriores del lote (M, D); ``z``: una muestra de cada una (M, D); ``dataset_size``: N.
     ``sampling``: «mws» pesa cada ejemplo del lote con 1/(N M) (el estimador del artículo); «mss» pesa la
-    propia muestra con 1/N y las otras M - 1 con (N - 1)/(N (M - 1)), que estima q(z_i) sin sesgo (una
-    versión simplificada del muestreo estratificado de Chen et al.; con M = N es exacto).
+    propia muestra con 1/N y las otras M - 1 con (N - 1)/(N (M - 1)), que estima q(z_i) sin sesgo (no log q(z_i);
+    no es la matriz estratificada de Chen et al., sino una simplificación de su idea; con M = N es exacto).
+    Se calcula en float64 y con log sigma: sin ello, con log-varianzas de -50 el gradiente sale NaN.
     Devuelve ``mi``, ``tc``, ``dim_kl`` y ``kl_mc`` = log q(z|x) - log p(z); por construcción
     ``mi + tc + dim_kl == kl_mc`` (el mismo estimador de log q(z) en los tres).
     """
@@ -40,22 +47,32 @@ def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: s
     if sampling not in SAMPLINGS:
         raise ValueError(f"Muestreo desconocido {sampling!r}; use uno de {SAMPLINGS}.")
     m = z.shape[0]
-    log_qz_x = qz.log_prob(z).sum(-1)                                   # log q(z_i | x_i)
-    log_p = Normal(torch.zeros_like(z), torch.ones_like(z)).log_prob(z).sum(-1)
+    dtype = z.dtype
+    # En float64 y con log sigma: con log-varianzas muy negativas (-50), (z_i - mu_j)^2 / sigma^2 y su gradiente
+    # respecto a sigma (que pasa por 1/sigma^4 en Normal.log_prob) desbordan float32 y el gradiente sale NaN.
+    z64, loc, log_scale = z.double(), qz.loc.double(), qz.scale.double().log()
+    log_qz_x = _log_normal(z64, loc, log_scale).sum(-1)                # log q(z_i | x_i)
+    log_p = Normal(torch.zeros_like(z64), torch.ones_like(z64)).log_prob(z64).sum(-1)
     # mat[i, j, d] = log q(z_i,d | x_j): cada muestra evaluada en la posterior de cada ejemplo del lote.
-    mat = Normal(qz.loc.unsqueeze(0), qz.scale.unsqueeze(0)).log_prob(z.unsqueeze(1))
+    mat = _log_normal(z64.unsqueeze(1), loc.unsqueeze(0), log_scale.unsqueeze(0))      # (M, M, D)
     if sampling == "mws":
-        log_w = torch.full((m, m), -math.log(dataset_size * m), dtype=z.dtype, device=z.device)
+        log_w = torch.full((m, m), -math.log(dataset_size * m), dtype=z64.dtype, device=z.device)
     else:
         if m < 2:
             raise ValueError("El muestreo «mss» necesita al menos dos ejemplos en el lote.")
         log_w = torch.full((m, m), math.log((dataset_size - 1) / (dataset_size * (m - 1))) if dataset_size > 1
-                           else -math.inf, dtype=z.dtype, device=z.device)
+                           else -math.inf, dtype=z64.dtype, device=z.device)
         log_w.fill_diagonal_(-math.log(dataset_size))
     log_qz = torch.logsumexp(mat.sum(-1) + log_w, dim=1)                       # log q(z_i)
     log_prod_qzj = torch.logsumexp(mat + log_w.unsqueeze(-1), dim=1).sum(-1)   # sum_d log q(z_i,d)
-    return {"mi": log_qz_x - log_qz, "tc": log_qz - log_prod_qzj, "dim_kl": log_prod_qzj - log_p,
-            "kl_mc": log_qz_x - log_p}
+    parts = {"mi": log_qz_x - log_qz, "tc": log_qz - log_prod_qzj, "dim_kl": log_prod_qzj - log_p,
+             "kl_mc": log_qz_x - log_p}
+    return {k: v.to(dtype) for k, v in parts.items()}
+
+
+def _log_normal(z: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """log N(z; loc, e^{2 log_scale}) escrita con log sigma: -((z - loc) e^{-log sigma})^2 / 2 - log sigma - log(2 pi)/2."""
+    return -0.5 * ((z - loc) * torch.exp(-log_scale)).pow(2) - log_scale - 0.5 * math.log(2 * math.pi)
 
 
 @dataclass

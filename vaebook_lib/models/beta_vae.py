@@ -4,12 +4,30 @@ Los dos son «un VAE con otra pérdida»: mismo codificador gaussiano, mismo dec
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from ..losses import kl_to_standard_normal
 from .vae import VAE, VAEConfig, VAEOutput
+
+
+def normalized_beta(beta: float, latent_dim: int, in_shape: tuple[int, ...]) -> float:
+    """beta normalizado de Higgins et al. (2017, sec. 3): beta_norm = beta · M / N, con M la dimensión latente y N
+    la de la entrada (píxeles). La reconstrucción se suma sobre N píxeles y la KL sobre M dimensiones: el mismo
+    beta pesa más sobre imágenes pequeñas; beta_norm es lo que se conserva al cambiar de tamaño."""
+    n = math.prod(in_shape)
+    if beta < 0 or latent_dim <= 0 or n <= 0:
+        raise ValueError(f"Se necesita beta >= 0, latent_dim > 0 y una entrada no vacía; se recibió beta={beta}, "
+                         f"latent_dim={latent_dim}, in_shape={in_shape}.")
+    return beta * latent_dim / n
+
+
+def beta_from_normalized(beta_norm: float, latent_dim: int, in_shape: tuple[int, ...]) -> float:
+    """El beta que da ``beta_norm`` (ver :func:`normalized_beta`) con esta dimensión latente y esta entrada."""
+    return beta_norm / normalized_beta(1.0, latent_dim, in_shape) if beta_norm >= 0 else \
+        normalized_beta(beta_norm, latent_dim, in_shape)   # un beta_norm negativo da el mismo error que beta
 
 
 @dataclass

@@ -31,9 +31,14 @@ def dip_covariance(qz: Normal, dip_type: str) -> torch.Tensor:
 
 
 def dip_penalty(cov: torch.Tensor, lambda_od: float, lambda_d: float) -> torch.Tensor:
-    """lambda_od · (suma de los cuadrados fuera de la diagonal) + lambda_d · suma (diagonal - 1)^2."""
+    """lambda_od · (suma de los cuadrados fuera de la diagonal) + lambda_d · suma (diagonal - 1)^2.
+
+    Se calcula y se devuelve en float64: con log-varianzas de unos 43 o más (DIP-VAE-II, sigma^2 ~ e^43) el
+    cuadrado de la varianza ya no cabe en float32 y la penalización saldría ``inf`` sin aviso.
+    """
     if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
         raise ValueError(f"La covarianza debe ser una matriz cuadrada; se recibió la forma {tuple(cov.shape)}.")
+    cov = cov.double()
     diag = torch.diagonal(cov)
     off = cov - torch.diag(diag)
     return lambda_od * off.pow(2).sum() + lambda_d * (diag - 1).pow(2).sum()
@@ -70,7 +75,9 @@ class DIPVAE(VAE):
         qz, z, px, rec = self.encode_sample_decode(x)
         kl = kl_to_standard_normal(qz)
         dip = dip_penalty(dip_covariance(qz, c.dip_type), c.lambda_od, c.lambda_diag)
-        loss = (rec + kl).mean() + dip               # la penalización es del lote, no de cada ejemplo
+        # La penalización es del lote, no de cada ejemplo; llega en float64 (ver dip_penalty) y la pérdida
+        # se queda en float64 para no desbordar al sumarla.
+        loss = (rec + kl).mean() + dip
         elbo = -(rec + kl)
         terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
                  "elbo": elbo.mean().detach(), "dip": dip.detach()}

@@ -143,19 +143,34 @@ class LogCoshVAE(_ReconLossVAE):
         return log_cosh(x_hat - x, self.config.a).flatten(1).sum(1)
 
 
+# El beta del artículo (0.5) equilibra rasgos de una VGG-19 sobre fotografías de 0 a 255; con nuestra red pequeña
+# sobre imágenes en [0, 1] la KL manda y el código colapsa (lo muestra 06b_dfcvae). El libro declara beta = 0.5 D,
+# D = 784 píxeles: el paso de «media» a «suma sobre píxeles» del resto del libro.
+DFC_BETA_BOOK = 0.5 * 784
+
+
 @dataclass
 class DFCVAEConfig(VAEConfig):
     likelihood: str = "gaussian"
     alpha: float = 1.0                # peso de la KL (alpha en el artículo)
     beta: float = 0.5                 # peso de la pérdida de rasgos (beta en el artículo)
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.alpha < 0 or self.beta <= 0:
+            raise ValueError(f"DFC-VAE necesita alpha >= 0 y beta > 0; se recibió alpha={self.alpha}, "
+                             f"beta={self.beta}.")
+
 
 class DFCVAE(_ReconLossVAE):
-    """DFC-VAE (Hou et al., 2017): pérdida = alpha KL + beta sum_l (1/2) ||Phi_l(x) - Phi_l(x_hat)||^2.
+    """DFC-VAE (Hou et al., 2017, ec. 5-6): pérdida = alpha KL + beta sum_l ||Phi_l(x) - Phi_l(x_hat)||^2 / (2 C_l H_l W_l).
 
-    Phi_l son las activaciones de los tres bloques de un clasificador fijo (:class:`FeatureNet`), en vez de
-    las de la VGG-19 del artículo. Como allí, no hay término de píxeles: solo rasgos y KL. El clasificador
-    se congela y sus pesos se guardan con el modelo (así ``load`` reproduce las mismas salidas).
+    Cada capa se normaliza por su tamaño C_l H_l W_l, como en el artículo (el código de los autores usa la media
+    de ``nn.MSECriterion``): la suma sin normalizar pesaría miles de veces más frente a la KL. Phi_l son las
+    activaciones de los tres bloques de un clasificador fijo (:class:`FeatureNet`), en vez de las de la VGG-19
+    del artículo; por eso la escala de los rasgos (y con ella el beta que equilibra rasgos y KL) no es la del
+    artículo: beta es un hiperparámetro que el cuaderno declara. Como allí, no hay término de píxeles. El
+    clasificador se congela y sus pesos se guardan con el modelo (así ``load`` reproduce las mismas salidas).
     """
 
     key = "dfcvae"
@@ -175,7 +190,7 @@ class DFCVAE(_ReconLossVAE):
     def reconstruction(self, x, x_hat):
         total = 0.0
         for fx, fh in zip(self.features.features(x), self.features.features(x_hat)):
-            total = total + 0.5 * (fx - fh).pow(2).flatten(1).sum(1)
+            total = total + 0.5 * (fx - fh).pow(2).flatten(1).mean(1)     # 1/(2 C H W) sum, por ejemplo
         return total
 
     def weights(self):
@@ -188,13 +203,22 @@ class MSSSIMVAEConfig(VAEConfig):
     scales: int = 3                   # 28 -> 14 -> 7 px
     kernel_size: int = 5
     sigma: float = 1.0
+    # Escala de la disimilitud: reconstrucción = rec_scale · (1 - MS-SSIM). None: D, el número de píxeles (la
+    # escala «suma sobre píxeles» del libro). Es un hiperparámetro: fija cuánto pesa la KL frente a la imagen.
+    rec_scale: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.rec_scale is not None and self.rec_scale <= 0:
+            raise ValueError(f"rec_scale debe ser positivo (o None); se recibió {self.rec_scale}.")
 
 
 class MSSSIMVAE(_ReconLossVAE):
-    """MS-SSIM VAE (Snell et al., 2017): reconstrucción = D (1 - MS-SSIM(x, x_hat)), D = número de píxeles.
+    """MS-SSIM VAE (Snell et al., 2017): reconstrucción = s (1 - MS-SSIM(x, x_hat)), por defecto s = D píxeles.
 
     Multiplicar por D pone la disimilitud en la escala de «suma sobre los píxeles» del resto del libro (con
-    una sola escala, D (1 - SSIM) es exactamente la suma del mapa 1 - SSIM por píxel).
+    una sola escala, D (1 - SSIM) es exactamente la suma del mapa 1 - SSIM por píxel). Esa escala cambia con el
+    tamaño de la imagen y con ella el peso efectivo de la KL: por eso es un hiperparámetro (``rec_scale``).
     """
 
     key = "msssim_vae"
@@ -202,5 +226,5 @@ class MSSSIMVAE(_ReconLossVAE):
 
     def reconstruction(self, x, x_hat):
         c = self.config
-        d = math.prod(c.in_shape)
-        return d * (1 - ms_ssim(x_hat, x, c.scales, c.kernel_size, c.sigma))
+        scale = math.prod(c.in_shape) if c.rec_scale is None else c.rec_scale
+        return scale * (1 - ms_ssim(x_hat, x, c.scales, c.kernel_size, c.sigma))

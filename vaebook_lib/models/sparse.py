@@ -85,14 +85,15 @@ class KSparseAE(AE):
         super().__init__(config, **overrides)
         if not 1 <= self.config.k <= self.config.latent_dim:
             raise ValueError(f"k debe estar entre 1 y latent_dim={self.config.latent_dim}; se recibió {self.config.k}.")
-        self.k_now = self.config.k
+        # Búfer: el k recocido se guarda y se carga con el modelo (un modelo cargado sigue donde estaba).
+        self.register_buffer("k_now", torch.tensor(self.config.k, dtype=torch.long))
 
     def schedule(self, progress: float) -> None:
         c = self.config
         if c.anneal:
             frac = min(1.0, progress / 0.5)
-            self.k_now = int(round(c.latent_dim + (c.k - c.latent_dim) * frac))
+            self.k_now.fill_(int(round(c.latent_dim + (c.k - c.latent_dim) * frac)))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        k = self.k_now if self.training else self.config.k
+        k = int(self.k_now) if self.training else self.config.k
         return k_sparse(self.encoder(x), k)

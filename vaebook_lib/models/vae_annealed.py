@@ -35,10 +35,12 @@ class AnnealedVAE(VAE):
 
     def __init__(self, config: AnnealedVAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
-        self.kl_weight = 1.0 if self.config.warmup == 0 else 0.0
+        # Búfer (no atributo): el peso recocido se guarda y se carga con el modelo; uno cargado a mitad del
+        # recocido sigue con el peso al que llegó, no vuelve a 0.
+        self.register_buffer("kl_weight", torch.tensor(1.0 if self.config.warmup == 0 else 0.0))
 
     def schedule(self, progress: float) -> None:
-        self.kl_weight = kl_warmup_weight(progress, self.config.warmup)
+        self.kl_weight.fill_(kl_warmup_weight(progress, self.config.warmup))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         qz, z, px, rec = self.encode_sample_decode(x)

@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
+from ..distributed import all_reduce_sum
 from ..losses import decoder_distribution
 from ..nets import MaskedConv2d
 from .base import Model, ModelConfig, Output
@@ -99,18 +101,28 @@ class VQVAE(Model):
         pick = torch.randperm(len(flat), device=flat.device)[: self.config.n_codes]
         pick = pick.repeat(-(-self.config.n_codes // len(pick)))[: self.config.n_codes]
         self.codebook.copy_(flat[pick])
-        self.ema_sum.copy_(flat[pick])
+        # Con DDP cada proceso ve otro lote: todos toman los códigos iniciales del proceso 0.
+        if dist.is_available() and dist.is_initialized():
+            dist.broadcast(self.codebook.data, src=0)
+        self.ema_sum.copy_(self.codebook)
         self.ema_count.fill_(1.0)
         self.initialized.fill_(True)
 
     @torch.no_grad()
     def _ema_update(self, z_e: torch.Tensor, idx: torch.Tensor) -> None:
-        """N_i <- gamma N_i + (1 - gamma) n_i;  m_i <- gamma m_i + (1 - gamma) sum z_e;  e_i = m_i / N_i."""
+        """N_i <- gamma N_i + (1 - gamma) n_i;  m_i <- gamma m_i + (1 - gamma) sum z_e;  e_i = m_i / N_i.
+
+        Con DDP, n_i y sum z_e se suman sobre todos los procesos antes de actualizar: el libro de códigos es el
+        que daría un único proceso con el lote combinado (sin esto, cada proceso lo movía con sus datos y DDP
+        volvía a copiar los búferes del proceso 0, así que solo los datos de ese proceso contaban).
+        """
         g = self.config.decay
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
         onehot = F.one_hot(idx.flatten(), self.config.n_codes).type_as(flat)
-        self.ema_count.mul_(g).add_(onehot.sum(0), alpha=1 - g)
-        self.ema_sum.mul_(g).add_(onehot.T @ flat, alpha=1 - g)
+        stats = torch.cat([onehot.sum(0)[:, None], onehot.T @ flat], dim=1)      # (K, 1 + D): n_i y sum z_e
+        all_reduce_sum(stats)
+        self.ema_count.mul_(g).add_(stats[:, 0], alpha=1 - g)
+        self.ema_sum.mul_(g).add_(stats[:, 1:], alpha=1 - g)
         self.codebook.copy_(self.ema_sum / self.ema_count.clamp_min(1e-12)[:, None])
 
     # --- interfaz del catálogo -------------------------------------------------------------------------

@@ -23,6 +23,9 @@ class WAEConfig(ModelConfig):
     likelihood: str = "gaussian"      # coste c(x, y) = ||x - y||^2 sobre intensidades en [0, 1]
     kernel: str = "imq"               # «imq» (el del artículo) o «rbf»
     lambda_: float = 10.0             # peso lambda de la penalización D_Z(Q_Z, P_Z)
+    # Escala del coste: el código de los autores (MNIST, coste «l2sq») multiplica ||x - y||^2 por 0.05 con
+    # lambda = 10, es decir, lambda = 200 frente al coste sin escalar. 1.0: el coste tal cual.
+    cost_scale: float = 0.05
 
     def __post_init__(self):
         super().__post_init__()
@@ -30,13 +33,17 @@ class WAEConfig(ModelConfig):
             raise ValueError(f"Núcleo desconocido {self.kernel!r}; use uno de {KERNELS}.")
         if self.lambda_ < 0:
             raise ValueError(f"lambda_ no puede ser negativo; se recibió {self.lambda_}.")
+        if self.cost_scale <= 0:
+            raise ValueError(f"cost_scale debe ser positivo; se recibió {self.cost_scale}.")
 
 
 class WAE(Model):
-    """WAE-MMD. Objetivo (ec. 4 del artículo): E ||x - G(Q(x))||^2 + lambda MMD_k(Q_Z, P_Z).
+    """WAE-MMD. Objetivo (ec. 4 del artículo): s · E ||x - G(Q(x))||^2 + lambda MMD_k(Q_Z, P_Z).
 
-    El primer término se suma sobre los píxeles y se promedia sobre el lote; el MMD se estima con el
-    estadístico U entre los códigos del lote y otras tantas muestras z~ del prior N(0, I).
+    El primer término se suma sobre los píxeles y se promedia sobre el lote; s = ``cost_scale`` es la escala del
+    coste (0.05 en el código de los autores para MNIST). El término «recon» del historial es el coste sin
+    escalar, comparable con el de un AE. El MMD se estima con el estadístico U entre los códigos del lote y
+    otras tantas muestras z~ del prior N(0, I).
     """
 
     key = "wae_mmd"
@@ -70,7 +77,7 @@ class WAE(Model):
         x_hat = self.decode(z)
         rec = (x - x_hat).pow(2).flatten(1).sum(1).mean()
         pen = self.penalty(z)
-        loss = rec + self.config.lambda_ * pen
+        loss = self.config.cost_scale * rec + self.config.lambda_ * pen
         terms = {"loss": loss.detach(), "recon": rec.detach(), "penalty": pen.detach()}
         return Output(loss=loss, terms=terms, x_hat=x_hat, z=z)
 
@@ -78,6 +85,7 @@ class WAE(Model):
 @dataclass
 class SWAEConfig(WAEConfig):
     n_projections: int = 50           # L, direcciones aleatorias por lote
+    cost_scale: float = 1.0           # sin escala: la de 0.05 es del código de WAE, no de Kolouri et al.
 
     def __post_init__(self):
         super().__post_init__()
