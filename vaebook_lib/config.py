@@ -43,6 +43,9 @@ class Profile:
     repro_n_train: int | None = None  # imágenes de entrenamiento de la tabla de reproducibilidad (None: todas)
     repro_epochs: int = 200        # épocas de cada fila de esa tabla
     repro_k: int = 5000            # muestras de importancia de su -log p(x), como en los artículos
+    posterior_seeds: int = 5       # semillas de cada modelo en las comparativas de posteriores (2.8, 2.11)
+    lab_images: int = 24           # imágenes de prueba del laboratorio de la posterior verdadera
+    lab_steps: int = 1000          # pasos de Adam al ajustar la q óptima de cada familia a cada imagen
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,6 +66,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], ch3_formas_size=32, ch3_metric_poin
 PROFILES["fast"] = replace(PROFILES["fast"], cmp_n_train=2000, cmp_epochs=2)
 # Reproducibilidad: el perfil rápido solo comprueba que una ejecución pequeña cae en un rango creíble.
 PROFILES["fast"] = replace(PROFILES["fast"], repro_n_train=1000, repro_epochs=10, repro_k=64)
+# Posteriores (cuadernos 2.8, 2.11 y el laboratorio de la posterior verdadera): tres semillas por modelo.
+PROFILES["fast"] = replace(PROFILES["fast"], posterior_seeds=3, lab_images=12, lab_steps=300)
 
 
 def get_profile(name: str | None = None) -> Profile:

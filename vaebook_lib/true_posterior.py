@@ -59,13 +59,16 @@ def _log_joint(model, x: torch.Tensor, pts: torch.Tensor, chunk: int) -> torch.T
 class GridPosterior:
     """p(z|x) en una rejilla por imagen: ejes ``z1``, ``z2`` (B, n); ``log_joint`` (B, n, n) con la fila i en
     z2[i] y la columna j en z1[j]; ``log_px`` (B,) por cuadratura en la rejilla fina; ``coarse_log_px`` (B,) la
-    misma integral en la rejilla gruesa común (su diferencia con ``log_px`` mide el error de la cuadratura)."""
+    misma integral en la rejilla gruesa común (su diferencia con ``log_px`` mide el error de la cuadratura);
+    ``edge_mass`` (B,) la fracción de la masa gruesa en el borde de [-lim, lim]^2 (si no es despreciable, la
+    posterior se sale de la rejilla y hay que aumentar ``lim``)."""
 
     z1: torch.Tensor
     z2: torch.Tensor
     log_joint: torch.Tensor
     log_px: torch.Tensor
     coarse_log_px: torch.Tensor
+    edge_mass: torch.Tensor
 
     @property
     def log_posterior(self) -> torch.Tensor:
@@ -74,13 +77,14 @@ class GridPosterior:
 
 
 @torch.no_grad()
-def grid_posterior(model, x: torch.Tensor, *, lim: float = 4.0, n: int = 101, n_fine: int = 121,
+def grid_posterior(model, x: torch.Tensor, *, lim: float = 8.0, n: int = 161, n_fine: int = 161,
                    tail: float = 25.0, chunk: int = 4096) -> GridPosterior:
     """Posterior exacta de un modelo con latente 2-D en una rejilla, y log p(x) por cuadratura.
 
     Primero una rejilla común [-lim, lim]^2 de n x n puntos; después, para cada imagen, una rejilla fina de
     n_fine x n_fine sobre la caja que contiene los puntos con log p(z|x) > máx - ``tail`` (más un margen de dos
-    celdas gruesas). Las posteriores de un VAE son estrechas: sin el segundo paso, la cuadratura con celdas del
+    celdas gruesas). Con el decodificador de un VAE, p(x|z) puede seguir creciendo lejos del origen (un «1» cada
+    vez más nítido): por eso ``lim`` es amplio por defecto; ``edge_mass`` dice si bastó. Las posteriores de un VAE son estrechas: sin el segundo paso, la cuadratura con celdas del
     tamaño de la desviación típica de p(z|x) se equivocaría.
     """
     _check_model_x(model, x)
@@ -93,6 +97,9 @@ def grid_posterior(model, x: torch.Tensor, *, lim: float = 4.0, n: int = 101, n_
     pts = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)   # (n*n, 2), fila = z2
     lj = _log_joint(model, x, pts, chunk).reshape(len(x), n, n)
     coarse = torch.logsumexp(lj.flatten(1), 1) + 2 * math.log(step)
+    border = torch.ones(n, n, dtype=torch.bool)
+    border[1:-1, 1:-1] = False
+    edge = (torch.logsumexp(lj[:, border], 1) + 2 * math.log(step) - coarse).exp()
     z1s, z2s = [], []
     for b in range(len(x)):
         keep = lj[b] > lj[b].max() - tail
@@ -108,7 +115,7 @@ def grid_posterior(model, x: torch.Tensor, *, lim: float = 4.0, n: int = 101, n_
     area = (z1[:, 1] - z1[:, 0]) * (z2[:, 1] - z2[:, 0])
     log_px = torch.logsumexp(lj_fine.flatten(1), 1) + area.log()
     model.train(was)
-    return GridPosterior(z1=z1, z2=z2, log_joint=lj_fine, log_px=log_px, coarse_log_px=coarse)
+    return GridPosterior(z1=z1, z2=z2, log_joint=lj_fine, log_px=log_px, coarse_log_px=coarse, edge_mass=edge)
 
 
 # --- familias variacionales por imagen (parámetros con una dimensión de lote) ---------------------------------
