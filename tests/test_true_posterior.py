@@ -26,6 +26,9 @@ def test_grid_log_px_matches_the_closed_form():
     assert torch.allclose((dens.flatten(1).sum(1) * area), torch.ones(len(x)), atol=2e-3)
     mean_z1 = (dens.sum(1) * grid.z1).sum(1) * area
     assert torch.allclose(mean_z1, m.true_posterior(x).loc[:, 0].detach(), atol=5e-3)
+    assert (grid.edge_mass < 1e-8).all()
+    # una rejilla que corta la posterior lo delata en la masa del borde
+    assert grid_posterior(m, x, lim=0.3, n=31, n_fine=31).edge_mass.max() > 0.01
 
 
 def test_fine_grid_is_needed_for_narrow_posteriors():
