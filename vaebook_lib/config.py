@@ -47,6 +47,9 @@ class Profile:
     repro_epochs: int = 200        # épocas de cada fila de esa tabla
     repro_k: int = 5000            # muestras de importancia de su -log p(x), como en los artículos
     ch3_seeds: int = 3             # semillas de las comparaciones entre modelos del capítulo 3 (05, 06, 06b, 08, 09)
+    posterior_seeds: int = 5       # semillas de cada modelo en las comparativas de posteriores (2.8, 2.11)
+    lab_images: int = 24           # imágenes de prueba del laboratorio de la posterior verdadera
+    lab_steps: int = 1000          # pasos de Adam al ajustar la q óptima de cada familia a cada imagen
 
 
 PROFILES: dict[str, Profile] = {
@@ -71,6 +74,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], cmp_seeds=1, cmp_boot=10)
 PROFILES["fast"] = replace(PROFILES["fast"], repro_n_train=1000, repro_epochs=10, repro_k=64)
 # Capítulo 3, comparaciones entre modelos: dos semillas en el perfil rápido (la comprobación usa las dos).
 PROFILES["fast"] = replace(PROFILES["fast"], ch3_seeds=2)
+# Posteriores (cuadernos 2.8, 2.11 y el laboratorio de la posterior verdadera): tres semillas por modelo.
+PROFILES["fast"] = replace(PROFILES["fast"], posterior_seeds=3, lab_images=12, lab_steps=300)
 
 
 def get_profile(name: str | None = None) -> Profile:
