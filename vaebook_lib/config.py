@@ -43,6 +43,7 @@ class Profile:
     repro_n_train: int | None = None  # imágenes de entrenamiento de la tabla de reproducibilidad (None: todas)
     repro_epochs: int = 200        # épocas de cada fila de esa tabla
     repro_k: int = 5000            # muestras de importancia de su -log p(x), como en los artículos
+    app_seeds: int = 5             # semillas de los modelos pequeños que se comparan con una referencia (cap. 1)
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,6 +64,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], ch3_formas_size=32, ch3_metric_poin
 PROFILES["fast"] = replace(PROFILES["fast"], cmp_n_train=2000, cmp_epochs=2)
 # Reproducibilidad: el perfil rápido solo comprueba que una ejecución pequeña cae en un rango creíble.
 PROFILES["fast"] = replace(PROFILES["fast"], repro_n_train=1000, repro_epochs=10, repro_k=64)
+# Capítulo 1: los autocodificadores que se comparan con PCA o con la imagen media, con varias semillas.
+PROFILES["fast"] = replace(PROFILES["fast"], app_seeds=3)
 
 
 def get_profile(name: str | None = None) -> Profile:
