@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from vaebook_lib.applications import (anomaly_roc, codes, decoder_components, decoder_matrix, fit_linear_autoencoder, image_quality,
-                                      knn_accuracy, linear_autoencoder, pca_reconstruction, principal_angles,
-                                      reconstruction_scores, relative_error, survey_normalize,
-                                      threshold_for_fpr)
+                                      knn_accuracy, linear_autoencoder, mean_image_scores, median_denoise,
+                                      pca_reconstruction, pca_scores, principal_angles, reconstruction_scores,
+                                      relative_error, survey_normalize, threshold_for_fpr)
 from vaebook_lib.models import AE
 
 
@@ -132,3 +132,38 @@ def test_image_quality_psnr_by_hand_and_ssim_of_identical():
     assert image_quality(x, (x + 0.3 * torch.randn_like(x)).clamp(0, 1))["ssim"] < 0.9
     with pytest.raises(ValueError, match="igual forma"):
         image_quality(x, x[:1])
+
+
+def test_mean_image_scores_by_hand():
+    normal = torch.tensor([[0.0, 0.0], [2.0, 4.0]])          # media (1, 2)
+    s = mean_image_scores(normal, torch.tensor([[1.0, 2.0], [4.0, 6.0]]))
+    assert np.allclose(s, [0.0, 9.0 + 16.0])
+    with pytest.raises(ValueError, match="misma dimensión"):
+        mean_image_scores(normal, torch.zeros(1, 3))
+
+
+def test_pca_scores_zero_in_the_subspace_and_distance_outside():
+    x = synthetic()                                          # 3 direcciones grandes + ruido de 0.05
+    s_in = pca_scores(x, x, 3)
+    assert s_in.mean() < 0.05 ** 2 * 10                      # solo queda el ruido de las otras 7 direcciones
+    pca = pca_reconstruction(x, 3)[0]
+    # la media desplazada 2 unidades en una dirección ortogonal al subespacio puntúa exactamente 2^2 = 4
+    out_dir = np.linalg.svd(pca.components_, full_matrices=True)[2][-1]
+    # (más 1.5 unidades a lo largo de la tercera componente, que el rango 3 reconstruye y el rango 2 no: 4 + 2.25)
+    far = torch.from_numpy(pca.mean_ + 2.0 * out_dir + 1.5 * pca.components_[2])[None]
+    assert pca_scores(x, far, 3)[0] == pytest.approx(4.0, rel=1e-4)
+    assert pca_scores(x, far, 2)[0] == pytest.approx(6.25, rel=1e-4)
+    with pytest.raises(ValueError, match="rango"):
+        pca_scores(x, x, 0)
+
+
+def test_median_denoise_removes_isolated_impulses_and_checks_input():
+    x = torch.full((1, 1, 5, 5), 0.5)
+    noisy = x.clone()
+    noisy[0, 0, 2, 2] = 1.0                                  # un píxel de «sal» aislado
+    noisy[0, 0, 0, 4] = 0.0                                  # y uno de «pimienta» en una esquina
+    assert torch.equal(median_denoise(noisy), x)
+    with pytest.raises(ValueError, match="impar"):
+        median_denoise(noisy, size=2)
+    with pytest.raises(ValueError, match="lote"):
+        median_denoise(noisy[0])

@@ -2,14 +2,16 @@
 
 - compresión: normalización del survey, AE lineal frente a PCA (error, ángulos principales, componentes);
 - clasificación con atributos latentes: k vecinos más próximos sobre los códigos;
-- detección de anomalías: error de reconstrucción como puntuación, curva ROC y umbral;
-- atenuación de ruido: PSNR y SSIM.
+- detección de anomalías: error de reconstrucción como puntuación (y dos referencias: distancia a la imagen
+  media y error de un PCA), curva ROC y umbral;
+- atenuación de ruido: PSNR y SSIM, y el filtro de mediana como referencia.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 from scipy.linalg import subspace_angles
+from scipy.ndimage import median_filter
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.neighbors import KNeighborsClassifier
@@ -137,6 +139,40 @@ def reconstruction_scores(model, x: torch.Tensor, batch_size: int = 1000) -> np.
     """Puntuación de anomalía: ||x - D(E(x))||^2 por ejemplo (sumada sobre los píxeles)."""
     out = [(model.reconstruct(b[0]) - b[0]).pow(2).flatten(1).sum(1) for b in batches(x, batch_size=batch_size)]
     return torch.cat(out).cpu().numpy()
+
+
+def mean_image_scores(x_normal: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """Puntuación de referencia sin aprendizaje: ||x - media||^2, la distancia a la imagen media de ``x_normal``."""
+    ref, flat = np.asarray(x_normal, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    ref, flat = ref.reshape(len(ref), -1), flat.reshape(len(flat), -1)
+    if len(ref) == 0 or ref.shape[1] != flat.shape[1]:
+        raise ValueError(f"Hacen falta ejemplos normales con la misma dimensión que x; se recibió {ref.shape} "
+                         f"y {flat.shape}.")
+    return ((flat - ref.mean(0)) ** 2).sum(1)
+
+
+def pca_scores(x_normal: torch.Tensor, x: torch.Tensor, k: int) -> np.ndarray:
+    """Puntuación de referencia lineal: error de reconstrucción ||x - PCA_k(x)||^2 con un PCA de rango ``k``
+    ajustado en ``x_normal`` (el «autocodificador lineal» del mismo tamaño de código)."""
+    ref, flat = np.asarray(x_normal, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    ref, flat = ref.reshape(len(ref), -1), flat.reshape(len(flat), -1)
+    if not 1 <= k <= min(ref.shape):
+        raise ValueError(f"El rango k debe estar entre 1 y {min(ref.shape)}; se recibió {k}.")
+    if ref.shape[1] != flat.shape[1]:
+        raise ValueError(f"Dimensiones distintas: {ref.shape[1]} y {flat.shape[1]}.")
+    _, (_, rec) = pca_reconstruction(ref, k, flat)
+    return ((flat - rec) ** 2).sum(1)
+
+
+def median_denoise(x: torch.Tensor, size: int = 3) -> torch.Tensor:
+    """Filtro de mediana ``size`` x ``size`` en cada imagen de un lote (N, C, H, W): la referencia clásica
+    contra el ruido impulsivo (sal y pimienta)."""
+    if x.ndim != 4:
+        raise ValueError(f"Se esperaba un lote (N, C, H, W); se recibió la forma {tuple(x.shape)}.")
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"El tamaño de la ventana debe ser un entero impar positivo; se recibió {size}.")
+    out = median_filter(x.detach().cpu().numpy(), size=(1, 1, size, size), mode="nearest")
+    return torch.from_numpy(out).to(x.dtype)
 
 
 def anomaly_roc(scores_normal, scores_anomalous) -> dict[str, np.ndarray | float]:
