@@ -43,6 +43,7 @@ class Profile:
     repro_n_train: int | None = None  # imágenes de entrenamiento de la tabla de reproducibilidad (None: todas)
     repro_epochs: int = 200        # épocas de cada fila de esa tabla
     repro_k: int = 5000            # muestras de importancia de su -log p(x), como en los artículos
+    ext_seeds: int = 5             # semillas de las comparaciones entre modelos del capítulo 3 (extensiones)
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,6 +64,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], ch3_formas_size=32, ch3_metric_poin
 PROFILES["fast"] = replace(PROFILES["fast"], cmp_n_train=2000, cmp_epochs=2)
 # Reproducibilidad: el perfil rápido solo comprueba que una ejecución pequeña cae en un rango creíble.
 PROFILES["fast"] = replace(PROFILES["fast"], repro_n_train=1000, repro_epochs=10, repro_k=64)
+# Extensiones (capítulo 3): cada comparación entre modelos se repite con varias semillas y se mira la dispersión.
+PROFILES["fast"] = replace(PROFILES["fast"], ext_seeds=3)
 
 
 def get_profile(name: str | None = None) -> Profile:
