@@ -42,3 +42,9 @@ def test_device_override(monkeypatch):
     assert get_device().type == "cpu"
     monkeypatch.delenv("VAEBOOK_DEVICE")
     assert get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_extension_comparisons_use_several_seeds():
+    # Las comparaciones entre modelos del capítulo 3 miran la dispersión: hacen falta al menos dos semillas.
+    fast, full = get_profile("fast"), get_profile("full")
+    assert 2 <= fast.ext_seeds < full.ext_seeds

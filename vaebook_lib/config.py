@@ -51,6 +51,7 @@ class Profile:
     lab_images: int = 24           # imágenes de prueba del laboratorio de la posterior verdadera
     lab_steps: int = 1000          # pasos de Adam al ajustar la q óptima de cada familia a cada imagen
     app_seeds: int = 5             # semillas de los modelos pequeños que se comparan con una referencia (cap. 1)
+    ext_seeds: int = 5             # semillas de las comparaciones entre modelos del capítulo 3 (extensiones)
 
 
 PROFILES: dict[str, Profile] = {
@@ -79,6 +80,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], ch3_seeds=2)
 PROFILES["fast"] = replace(PROFILES["fast"], posterior_seeds=3, lab_images=12, lab_steps=300)
 # Capítulo 1: los autocodificadores que se comparan con PCA o con la imagen media, con varias semillas.
 PROFILES["fast"] = replace(PROFILES["fast"], app_seeds=3)
+# Extensiones (capítulo 3): cada comparación entre modelos se repite con varias semillas y se mira la dispersión.
+PROFILES["fast"] = replace(PROFILES["fast"], ext_seeds=3)
 
 
 def get_profile(name: str | None = None) -> Profile:
