@@ -88,3 +88,14 @@ def test_every_glued_number_in_the_prose_is_computed_in_the_notebook(path):
     refs = {m for c in nb.cells if c.cell_type == "markdown" for m in GLUE_REF.findall(c.source)}
     defs = {m for c in nb.cells if c.cell_type == "code" for m in GLUE_DEF.findall(c.source)}
     assert refs <= defs, f"{path.name}: el texto cita cifras que ninguna celda calcula: {sorted(refs - defs)}"
+
+
+def test_no_page_title_has_math():
+    # El título de cada página sale en la barra lateral de todas las demás, y MathJax solo se carga en las páginas
+    # que tienen matemáticas: un título con LaTeX se vería en crudo (lo detectó tools/check_html.py).
+    for page in PAGES:
+        if page.suffix == ".ipynb":
+            title = nbformat.read(page, as_version=4).cells[0].source.splitlines()[0]
+        else:
+            title = page.read_text(encoding="utf-8").splitlines()[0]
+        assert "$" not in title, f"{page.name}: el título lleva matemáticas ({title!r})"
