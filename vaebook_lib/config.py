@@ -43,6 +43,11 @@ class Profile:
     repro_n_train: int | None = None  # imágenes de entrenamiento de la tabla de reproducibilidad (None: todas)
     repro_epochs: int = 200        # épocas de cada fila de esa tabla
     repro_k: int = 5000            # muestras de importancia de su -log p(x), como en los artículos
+    collapse_seeds: int = 3        # semillas de las comparativas del colapso (02_vae/09 y 09b)
+    ar_n_train: int | None = None  # imágenes de entrenamiento de los VAE con PixelCNN de 02_vae/09b (None: todas)
+    ar_epochs: int = 50            # épocas de esos modelos
+    ar_batch_size: int = 128       # y su lote
+    flow_toy_seeds: int = 3        # semillas de cada ajuste 2-D de 02_vae/10 (flujos frente a gaussiana)
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,6 +68,10 @@ PROFILES["fast"] = replace(PROFILES["fast"], ch3_formas_size=32, ch3_metric_poin
 PROFILES["fast"] = replace(PROFILES["fast"], cmp_n_train=2000, cmp_epochs=2)
 # Reproducibilidad: el perfil rápido solo comprueba que una ejecución pequeña cae en un rango creíble.
 PROFILES["fast"] = replace(PROFILES["fast"], repro_n_train=1000, repro_epochs=10, repro_k=64)
+# Colapso (02_vae/09 y 09b) y flujos 2-D (02_vae/10): dos semillas por modelo en el perfil rápido; los VAE con
+# PixelCNN, los más caros, con menos imágenes y lotes de 64 (más pasos por imagen vista).
+PROFILES["fast"] = replace(PROFILES["fast"], collapse_seeds=2, ar_n_train=3000, ar_epochs=6, ar_batch_size=64,
+                           flow_toy_seeds=2)
 
 
 def get_profile(name: str | None = None) -> Profile:
