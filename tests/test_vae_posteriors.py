@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import MultivariateNormal, Normal
+from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from vaebook_lib.losses import free_bits_kl, kl_warmup_weight
 from vaebook_lib.metrics import active_units, log_likelihood_is
@@ -139,6 +139,81 @@ def test_free_bits_clamp_value():
     with pytest.raises(ValueError, match="forma"):
         free_bits_kl(torch.zeros(3), 0.5)
 
+
+
+def _kl_to_prior(mu, log_sigma):
+    return kl_divergence(Normal(mu, log_sigma.exp()), Normal(0.0, 1.0))
+
+
+def test_free_bits_no_penalty_below_lambda_and_ordinary_kl_above():
+    """Bits libres con lambda = 0.5: las dimensiones cuya KL media queda por debajo de lambda no pagan nada ni
+    reciben gradiente de la KL; las de encima pagan su KL ordinaria, con el gradiente de la forma cerrada."""
+    lam = 0.5
+    # (lote, D); en la dimensión 1 un ejemplo pasa de lambda y el otro no, pero su media queda por debajo: cuenta
+    # la media del lote (ec. 15 del artículo), no cada ejemplo
+    mu = torch.tensor([[0.2, 0.3, 2.0], [0.0, 1.2, 2.5]], requires_grad=True)
+    log_sigma = torch.tensor([[0.0, -0.1, 0.3], [-0.05, 0.0, -0.2]], requires_grad=True)
+    kl = _kl_to_prior(mu, log_sigma)
+    closed = 0.5 * (mu ** 2 + (2 * log_sigma).exp() - 1) - log_sigma                 # KL(N(mu, s) || N(0, 1))
+    assert torch.allclose(kl, closed)
+    per_dim = closed.mean(0).detach()
+    assert per_dim[0] < lam and per_dim[1] < lam < per_dim[2] and closed[1, 1] > lam
+    loss = free_bits_kl(kl, lam)
+    assert float(loss.detach()) == pytest.approx(2 * lam + float(per_dim[2]))
+    g_mu, g_ls = torch.autograd.grad(loss, (mu, log_sigma))
+    assert torch.equal(g_mu[:, :2], torch.zeros(2, 2)) and torch.equal(g_ls[:, :2], torch.zeros(2, 2))
+    # encima de lambda: d E_lote[KL] / d mu = mu / lote y d / d log s = (s^2 - 1) / lote
+    n = mu.shape[0]
+    assert torch.allclose(g_mu[:, 2], mu[:, 2].detach() / n)
+    assert torch.allclose(g_ls[:, 2], ((2 * log_sigma[:, 2].detach()).exp() - 1) / n)
+
+
+def test_free_bits_do_not_push_the_kl_up_to_lambda():
+    """Optimizando solo el término de bits libres (descenso de gradiente), una dimensión por debajo de lambda se
+    queda exactamente donde estaba, aunque tenga 0 nats, y una por encima baja hasta lambda y se para. Sin bits
+    libres, la KL ordinaria las lleva todas hacia 0."""
+    lam = 0.5
+
+    def descend(free_bits):
+        mu = torch.tensor([0.0, 0.3, 2.0], requires_grad=True)     # KL inicial: 0, 0.045 y 2 nats
+        log_sigma = torch.zeros(3, requires_grad=True)
+        opt = torch.optim.SGD([mu, log_sigma], lr=0.05)
+        for _ in range(400):
+            opt.zero_grad()
+            free_bits_kl(_kl_to_prior(mu, log_sigma)[None], free_bits).backward()
+            opt.step()
+        return _kl_to_prior(mu, log_sigma).detach()
+
+    start = _kl_to_prior(torch.tensor([0.0, 0.3, 2.0]), torch.zeros(3))
+    kl = descend(lam)
+    assert torch.equal(kl[:2], start[:2]), f"una dimensión por debajo de lambda se movió: {kl[:2]} != {start[:2]}"
+    assert 0.9 * lam <= kl[2] <= lam, f"la dimensión de 2 nats debería bajar hasta lambda = {lam}: {kl[2]:.3f}"
+    plain = descend(0.0)
+    assert (plain < 1e-3).all() and plain[1] < 0.1 * start[1], f"sin bits libres la KL debería ir a 0: {plain}"
+
+
+def test_annealed_vae_free_bits_gradient_is_the_reconstruction_below_lambda():
+    """Con lambda por encima de la KL de todas las dimensiones, el gradiente de la pérdida del VAE es el de la
+    reconstrucción sola: la KL no empuja el codificador hacia la prior."""
+    torch.manual_seed(0)
+    x = binary_batch()
+    m = AnnealedVAE(free_bits=100.0, **SMALL)
+    torch.manual_seed(1)
+    out = m(x)
+    params = [p for p in m.parameters() if p.requires_grad]
+    g_loss = torch.autograd.grad(out.loss, params, retain_graph=True)
+    torch.manual_seed(1)
+    out2 = m(x)
+    rec = out2.loss - free_bits_kl(torch.zeros(1, 3), 100.0)       # la pérdida menos la constante 3 * lambda
+    g_rec = torch.autograd.grad(rec, params)
+    for a, b in zip(g_loss, g_rec):
+        assert torch.allclose(a, b, atol=1e-6)
+    plain = AnnealedVAE(**SMALL)
+    plain.load_state_dict(m.state_dict())
+    torch.manual_seed(1)
+    g_plain = torch.autograd.grad(plain(x).loss, list(plain.parameters()))
+    assert any(not torch.allclose(a, b, atol=1e-6) for a, b in zip(g_loss, g_plain)), \
+        "sin bits libres la KL debería cambiar el gradiente del codificador"
 
 def test_annealed_loss_uses_weight_and_free_bits():
     torch.manual_seed(0)

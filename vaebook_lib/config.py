@@ -52,6 +52,11 @@ class Profile:
     lab_steps: int = 1000          # pasos de Adam al ajustar la q óptima de cada familia a cada imagen
     app_seeds: int = 5             # semillas de los modelos pequeños que se comparan con una referencia (cap. 1)
     ext_seeds: int = 5             # semillas de las comparaciones entre modelos del capítulo 3 (extensiones)
+    collapse_seeds: int = 3        # semillas de las comparativas del colapso (02_vae/09 y 09b)
+    ar_n_train: int | None = None  # imágenes de entrenamiento de los VAE con PixelCNN de 02_vae/09b (None: todas)
+    ar_epochs: int = 50            # épocas de esos modelos
+    ar_batch_size: int = 128       # y su lote
+    flow_toy_seeds: int = 3        # semillas de cada ajuste 2-D de 02_vae/10 (flujos frente a gaussiana)
 
 
 PROFILES: dict[str, Profile] = {
@@ -82,6 +87,10 @@ PROFILES["fast"] = replace(PROFILES["fast"], posterior_seeds=3, lab_images=12, l
 PROFILES["fast"] = replace(PROFILES["fast"], app_seeds=3)
 # Extensiones (capítulo 3): cada comparación entre modelos se repite con varias semillas y se mira la dispersión.
 PROFILES["fast"] = replace(PROFILES["fast"], ext_seeds=3)
+# Colapso (02_vae/09 y 09b) y flujos 2-D (02_vae/10): dos semillas por modelo en el perfil rápido; los VAE con
+# PixelCNN, los más caros, con menos imágenes y lotes de 64 (más pasos por imagen vista).
+PROFILES["fast"] = replace(PROFILES["fast"], collapse_seeds=2, ar_n_train=3000, ar_epochs=6, ar_batch_size=64,
+                           flow_toy_seeds=2)
 
 
 def get_profile(name: str | None = None) -> Profile:

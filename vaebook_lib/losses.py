@@ -81,8 +81,11 @@ def kl_warmup_weight(progress: float, warmup: float) -> float:
 def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
     """KL con «bits libres» (Kingma et al., 2016, ec. 15): sum_j max(lambda, E_lote[KL_j]).
 
-    ``kl_per_dim`` es (lote, D); cada dimensión latente (un grupo) tiene garantizados ``lambda`` nats sin
-    penalización, así que el optimizador no gana nada apagándola del todo. Devuelve un escalar.
+    ``kl_per_dim`` es (lote, D). Mientras la KL media de una dimensión latente (un grupo) está por debajo de
+    ``lambda``, su término vale la constante ``lambda``: esa dimensión no paga nada ni recibe gradiente de la KL, así
+    que el optimizador no gana nada apagándola del todo. Por encima de ``lambda`` cuenta la KL ordinaria, con su
+    gradiente. No garantiza ``lambda`` nats por dimensión: nada empuja la KL hacia arriba; solo la reconstrucción
+    puede subirla, y una dimensión que no le sirve se queda por debajo de ``lambda``. Devuelve un escalar.
     """
     if kl_per_dim.ndim != 2 or free_bits < 0:
         raise ValueError("kl_per_dim debe tener forma (lote, D) y free_bits debe ser >= 0.")

@@ -1,7 +1,8 @@
 """VAE con los remedios clásicos del colapso de la posterior, como opciones de configuración:
 
 - recocido de la KL (Bowman et al., 2015): pérdida = -E_q[log p(x|z)] + w(t) KL, w crece de 0 a 1 (``warmup``);
-- bits libres (Kingma et al., 2016): pérdida = -E_q[log p(x|z)] + sum_j max(lambda, E_lote[KL_j]) (``free_bits``).
+- bits libres (Kingma et al., 2016): pérdida = -E_q[log p(x|z)] + sum_j max(lambda, E_lote[KL_j]) (``free_bits``):
+  por debajo de lambda nats una dimensión no paga KL ni recibe su gradiente (no se le garantizan lambda nats).
 
 El término «elbo» es siempre la ELBO verdadera (peso 1, sin bits libres): las curvas son comparables.
 """
@@ -19,7 +20,7 @@ from .vae import VAE, VAEConfig, VAEOutput
 @dataclass
 class AnnealedVAEConfig(VAEConfig):
     warmup: float = 0.0        # fracción del entrenamiento en que el peso de la KL sube de 0 a 1 (0: sin recocido)
-    free_bits: float = 0.0     # lambda, nats garantizados por dimensión latente (0: sin bits libres)
+    free_bits: float = 0.0     # lambda: nats de KL por dimensión que no se penalizan (0: sin bits libres)
 
     def __post_init__(self):
         super().__post_init__()
