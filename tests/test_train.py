@@ -109,3 +109,22 @@ def test_model_returns_to_its_device_after_fit(monkeypatch):
     fit(model, data, epochs=1, batch_size=16, device="cpu", progress=False)
     assert moved[-1] == torch.device("cpu") and next(model.parameters()).device.type == "cpu"
     assert not model.training
+
+
+@pytest.mark.parametrize("lr", [float("inf"), float("nan"), -1e-3, 0.0])
+def test_non_finite_or_non_positive_lr_is_refused(lr):
+    with pytest.raises(ValueError, match="lr debe ser un número positivo y finito"):
+        fit(small_vae(), toy_images(32), epochs=1, lr=lr, progress=False)
+
+
+def test_weights_broken_by_the_last_step_stop_training():
+    """Un solo paso con una tasa enorme (finita): la pérdida antes del paso es finita, los pesos después no."""
+    model = small_vae()
+    with pytest.raises(FloatingPointError, match="parámetros no finitos"):
+        fit(model, toy_images(32), epochs=1, batch_size=32, lr=1e300, progress=False)
+    assert not all(torch.isfinite(p).all() for p in model.parameters())  # el error describe el estado real
+
+
+def test_evaluate_refuses_an_empty_set():
+    with pytest.raises(ValueError, match="vacío"):
+        evaluate(small_vae(), torch.zeros(0, 1, 8, 8))
