@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from collections import defaultdict
@@ -117,9 +118,11 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     - Se entrena en ``device`` (CUDA si la hay) y al terminar el modelo vuelve al dispositivo en el que estaba
       (la CPU, normalmente), en modo ``eval``: las celdas siguientes de un cuaderno funcionan igual con o sin GPU.
     """
-    if epochs <= 0 or batch_size <= 0:
-        raise ValueError("epochs y batch_size deben ser positivos.")
-    if not (math.isfinite(lr) and lr > 0):  # lr=inf pasaba «lr > 0» y dejaba los pesos en NaN
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
+    # lr=inf pasaba «lr > 0» y dejaba los pesos en NaN con un historial finito
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr debe ser un número positivo y finito; se recibió {lr}.")
     x, y = _as_tensors(data)
     if len(x) == 0:

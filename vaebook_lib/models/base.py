@@ -34,7 +34,7 @@ class Range:
     def __str__(self) -> str:
         lo = f"{'>' if self.low_open else '>='} {self.low:g}" if self.low > -math.inf else ""
         hi = f"<= {self.high:g}" if self.high < math.inf else ""
-        return " y ".join(p for p in (lo, hi) if p) + (" (finito)" if self.finite else "")
+        return " y ".join(p for p in (lo, hi, "finito" if self.finite else "") if p)
 
 
 POSITIVE = Range(0.0, low_open=True)
