@@ -269,6 +269,15 @@ def test_dfcvae_refuses_negative_weights(bad):
         DFCVAE(latent_dim=2, hidden=(8,), **bad)
 
 
+@pytest.mark.parametrize("key, bad", [("structured_vae", dict(top_hidden=(0,))), ("vae_iaf", dict(made_hidden=(32, -1))),
+                                      ("vae_iaf", dict(forget_bias=float("inf")))])
+def test_per_model_bounds_add_to_the_common_ones(key, bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        MODELS[key](**bad)
+    with pytest.raises(ValueError, match="latent_dim"):             # las comunes siguen valiendo
+        MODELS[key](latent_dim=0)
+
+
 @pytest.mark.parametrize("key, kw", [("cvae", {}), ("adgm", {"n_classes": 10})])
 @pytest.mark.parametrize("labels", [torch.tensor([0.0, 2.7, 1.0, 9.2]), torch.tensor([True, False, True, False])])
 def test_conditional_models_refuse_non_integer_labels(key, kw, labels):
