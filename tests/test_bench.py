@@ -54,8 +54,9 @@ def test_breakdown_parts_are_consistent():
     json.dumps(rec)
     assert rec["kind"] == "breakdown" and rec["batch_size"] == 64
     assert 0 < rec["gemm_share"] < 1 and rec["gemm_ms"] > 0 and rec["rng_ms"] > 0 and rec["adam_ms"] > 0
-    # el techo sin el «resto» está por encima de lo que consigue el paso entero
-    assert rec["ceiling_peak_fraction"] > rec["step_peak_fraction"] > 0
+    # sin desigualdades entre dos tiempos medidos (el techo frente al paso entero): en una máquina cargada
+    # cualquiera de las dos medidas puede salir peor; esa comparación es del banco de pruebas, no de un test
+    assert rec["ceiling_peak_fraction"] > 0 and rec["step_peak_fraction"] > 0
     assert rec["step_peak_fraction"] == pytest.approx(3_280_000 * 64 / (rec["step_ms"] / 1e3) / 1e11)
     with pytest.raises(ValueError, match="positivos"):
         bench.measure_breakdown(steps=0)

@@ -94,11 +94,11 @@ def test_two_processes_equal_one_process_with_the_combined_batch(tmp_path):
 
 
 def test_a_failing_rank_stops_the_whole_run(tmp_path):
-    r, seconds = _launch(2, "--out", tmp_path, "--model", "ae", "--data", "fashion-mnist", "--n-train", "32",
+    r, _ = _launch(2, "--out", tmp_path, "--model", "ae", "--data", "fashion-mnist", "--n-train", "32",
                          "--batch-size", "8", "--epochs", "50", "--fail-rank", "1")
     assert r.returncode != 0
     assert "Falla provocada en el proceso 1" in r.stdout + r.stderr
-    assert seconds < LAUNCH_TIMEOUT
+    # que no se cuelga lo garantiza el ``timeout`` de _launch (subprocess.TimeoutExpired): sin asertos de tiempo
     assert not (tmp_path / "history.json").exists()
 
 

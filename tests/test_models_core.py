@@ -1,11 +1,13 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal
 
 from vaebook_lib.losses import decoder_distribution, kl_to_standard_normal
-from vaebook_lib.models import AE, MODELS, VAE, load, save
+from vaebook_lib.models import AE, MODELS, VAE, ModelConfig, load, save
+from vaebook_lib.models.vae import VAEConfig
 
 
 def binary_batch(n=8, shape=(1, 28, 28)):
@@ -160,3 +162,151 @@ def test_load_rejects_unknown_files(tmp_path):
     torch.save({"key": "gan", "config": {}, "state_dict": {}}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="modelo conocido"):
         load(tmp_path / "x.pt")
+
+
+# --- ningún fallo silencioso: entradas, configuraciones y KL (issue 18) -------------------------------------
+def valid_input(model, n=4, dtype=torch.float32):
+    """Un lote válido para ``model`` (códigos para la prior PixelCNN; etiquetas si el modelo las usa)."""
+    c = model.config
+    if model.key == "pixelcnn_prior":
+        return torch.randint(0, c.n_codes, (n, *c.in_shape)), None
+    x = torch.rand(n, *c.in_shape)
+    x = (x.round() if c.likelihood == "bernoulli" else x).to(dtype)
+    n_classes = getattr(c, "n_classes", 0) if getattr(c, "condition", "label") == "label" else 0
+    return x, (torch.arange(n) % n_classes if n_classes else None)
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_every_model_refuses_another_float_dtype_clearly(key, dtype):
+    model = MODELS[key]()
+    x, y = valid_input(model)
+    assert torch.isfinite(model(x, y).loss)                    # el lote float32 sí vale
+    x = x.to(dtype) if x.is_floating_point() else x.to(dtype)  # los códigos en coma flotante tampoco valen
+    with pytest.raises(ValueError, match="float32|enteros"):
+        model(x, y)
+
+
+def test_a_double_model_takes_double_input():
+    model = VAE(latent_dim=2, hidden=(8,)).double()
+    x, _ = valid_input(model, dtype=torch.float64)
+    assert model(x).loss.dtype == torch.float64
+    with pytest.raises(ValueError, match=r"x.to\(torch.float64\)"):
+        model(x.float())
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_every_model_refuses_an_empty_batch(key):
+    model = MODELS[key]()
+    x, y = valid_input(model, n=0)
+    with pytest.raises(ValueError, match="lote vacío"):
+        model(x, y)
+
+
+@pytest.mark.parametrize("bad, word", [
+    (dict(latent_dim=2.0), "latent_dim debe ser un entero"),
+    (dict(latent_dim="2"), "latent_dim debe ser un entero"),
+    (dict(latent_dim=True), "latent_dim debe ser un entero"),
+    (dict(latent_dim=0), "latent_dim debe ser > 0"),
+    (dict(hidden=400), "hidden debe ser una tupla"),
+    (dict(hidden=(400, 0)), "hidden debe ser > 0"),
+    (dict(in_shape=(1, 28, 28.5)), r"in_shape\[2\] debe ser un entero"),
+    (dict(sigma=float("nan")), "sigma no puede ser NaN"),
+    (dict(sigma=float("inf")), "sigma debe ser > 0"),
+    (dict(sigma=-0.1), "sigma debe ser > 0"),
+    (dict(sigma="0.1"), "sigma debe ser un número real"),
+    (dict(arch=1), "arch debe ser un texto"),
+    (dict(latnet_dim=2), "no tiene el campo 'latnet_dim'.*latent_dim"),
+])
+def test_bad_configs_are_spanish_value_errors(bad, word):
+    with pytest.raises(ValueError, match=word):
+        VAE(**bad)
+    with pytest.raises(ValueError, match=word):
+        VAEConfig(**bad)
+
+
+def test_configs_keep_numeric_scalars_from_numpy_and_torch():
+    c = VAEConfig(latent_dim=np.int64(3), hidden=[16, np.int32(8)], sigma=torch.tensor(0.25))
+    assert c.latent_dim == 3 and type(c.latent_dim) is int and c.hidden == (16, 8) and c.sigma == 0.25
+    assert VAEConfig(sigma=1).sigma == 1.0                  # un entero vale como real
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_every_config_field_is_checked_by_its_type(key):
+    """La validación sale de las anotaciones: vale para cada campo de cada configuración del catálogo."""
+    import typing
+    from vaebook_lib.models.base import _field_types
+    cfg = MODELS[key].Config
+    for name, tp in _field_types(cfg).items():
+        base = [a for a in typing.get_args(tp) if a is not type(None)][0] if typing.get_origin(tp) is not tuple \
+            and typing.get_args(tp) else tp
+        bad = {int: 2.5, float: float("nan"), str: 3, bool: 1}.get(base, 7)  # 7: una tupla no es un entero suelto
+        with pytest.raises(ValueError, match=name):
+            cfg(**{name: bad})
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_every_model_refuses_the_config_of_another_model(key):
+    cls = MODELS[key]
+    assert type(cls(cls.Config()).config) is cls.Config
+    others = [m.Config for m in MODELS.values() if m.Config is not cls.Config and issubclass(m.Config, cls.Config)]
+    for other in others + [ModelConfig] * (cls.Config is not ModelConfig):
+        with pytest.raises(ValueError, match=f"espera una configuración {cls.Config.__name__}"):
+            cls(other())
+
+
+def test_beta_vae_config_does_not_build_a_plain_vae():
+    from vaebook_lib.models import BetaVAE, BetaVAEConfig
+    with pytest.raises(ValueError, match="BetaVAEConfig"):
+        VAE(BetaVAEConfig(beta=8))
+    assert BetaVAE(BetaVAEConfig(beta=8)).config.beta == 8
+
+
+@pytest.mark.parametrize("bad", [dict(alpha=-1.0), dict(beta=-0.5), dict(alpha=float("nan"))])
+def test_dfcvae_refuses_negative_weights(bad):
+    from vaebook_lib.models import DFCVAE
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        DFCVAE(latent_dim=2, hidden=(8,), **bad)
+
+
+@pytest.mark.parametrize("key, bad", [("structured_vae", dict(top_hidden=(0,))), ("vae_iaf", dict(made_hidden=(32, -1))),
+                                      ("vae_iaf", dict(forget_bias=float("inf")))])
+def test_per_model_bounds_add_to_the_common_ones(key, bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        MODELS[key](**bad)
+    with pytest.raises(ValueError, match="latent_dim"):             # las comunes siguen valiendo
+        MODELS[key](latent_dim=0)
+
+
+@pytest.mark.parametrize("key, kw", [("cvae", {}), ("adgm", {"n_classes": 10})])
+@pytest.mark.parametrize("labels", [torch.tensor([0.0, 2.7, 1.0, 9.2]), torch.tensor([True, False, True, False])])
+def test_conditional_models_refuse_non_integer_labels(key, kw, labels):
+    model = MODELS[key](latent_dim=2, hidden=(8,), **kw)
+    x = binary_batch(4)
+    assert torch.isfinite(model(x, labels.long()).loss)      # las mismas etiquetas como enteros sí valen
+    with pytest.raises(ValueError, match="enteros"):
+        model(x, labels)
+
+
+def test_kl_to_standard_normal_never_gives_nan_and_is_exact_at_extremes():
+    logvar = torch.tensor([[100.0, 200.0, -100.0, 0.0, 1e-4]])
+    mu = torch.full_like(logvar, 0.3)
+    kl = torch.stack([kl_to_standard_normal(Normal(mu[:, i:i + 1], torch.exp(0.5 * logvar[:, i:i + 1])))
+                      for i in range(logvar.shape[1])], -1)[0]
+    assert not kl.isnan().any()
+    assert kl[0] == math.inf and kl[1] == math.inf               # el valor exacto no cabe en float32: +inf
+    exact = 0.5 * (mu[0].double() ** 2 + torch.expm1(logvar[0].double()) - logvar[0].double())
+    assert torch.allclose(kl[2:].double(), exact[2:], rtol=1e-6, atol=0)  # sin cancelación cerca de sigma = 1
+
+
+def test_overflowing_kl_stops_training_instead_of_nan():
+    from vaebook_lib.train import fit
+    vae = VAE(latent_dim=2, hidden=(8,))
+    with torch.no_grad():
+        last = [m for m in vae.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias[2:] = 100.0                                    # log-varianza 100 en las dos dimensiones
+    out = vae(binary_batch(4))
+    assert out.terms["kl"] == math.inf
+    with pytest.raises(FloatingPointError, match="dejó de ser finita"):
+        fit(vae, binary_batch(8), epochs=1, batch_size=8, progress=False)

@@ -81,7 +81,7 @@ def test_fit_passes_labels_to_the_model():
 
 
 def test_bad_arguments_are_spanish_errors():
-    with pytest.raises(ValueError, match="positivos"):
+    with pytest.raises(ValueError, match="entero positivo"):
         fit(small_vae(), toy_images(), epochs=0)
     with pytest.raises(ValueError, match="ImageData"):
         fit(small_vae(), [1, 2, 3], epochs=1)
@@ -109,3 +109,28 @@ def test_model_returns_to_its_device_after_fit(monkeypatch):
     fit(model, data, epochs=1, batch_size=16, device="cpu", progress=False)
     assert moved[-1] == torch.device("cpu") and next(model.parameters()).device.type == "cpu"
     assert not model.training
+
+
+@pytest.mark.parametrize("lr", [float("inf"), float("nan"), -1e-3, 0.0, "1e-3"])
+def test_non_finite_or_non_positive_lr_is_refused(lr):
+    with pytest.raises(ValueError, match="lr debe ser un número positivo y finito"):
+        fit(small_vae(), toy_images(32), epochs=1, lr=lr, progress=False)
+
+
+def test_weights_broken_by_the_last_step_stop_training():
+    """Un solo paso con una tasa enorme (finita): la pérdida antes del paso es finita, los pesos después no."""
+    model = small_vae()
+    with pytest.raises(FloatingPointError, match="parámetros no finitos"):
+        fit(model, toy_images(32), epochs=1, batch_size=32, lr=1e300, progress=False)
+    assert not all(torch.isfinite(p).all() for p in model.parameters())  # el error describe el estado real
+
+
+def test_evaluate_refuses_an_empty_set():
+    with pytest.raises(ValueError, match="vacío"):
+        evaluate(small_vae(), torch.zeros(0, 1, 8, 8))
+
+
+@pytest.mark.parametrize("kw", [dict(epochs=2.5), dict(epochs=0), dict(batch_size=0), dict(batch_size=16.0)])
+def test_epochs_and_batch_size_must_be_positive_integers(kw):
+    with pytest.raises(ValueError, match=f"{next(iter(kw))} debe ser un entero positivo"):
+        fit(small_vae(), toy_images(32), **{"epochs": 1, **kw}, progress=False)

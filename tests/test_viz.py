@@ -52,3 +52,29 @@ def test_latent_manifold_decodes_a_regular_grid():
     assert set(z[:, 0].tolist()) == {-1.0, 0.0, 1.0} and set(z[:, 1].tolist()) == {-1.0, 0.0, 1.0}
     assert z[0].tolist() == [-1.0, 1.0]  # arriba a la izquierda: z1 mínimo, z2 máximo
     plt.close("all")
+
+
+@pytest.mark.parametrize("nrow", [0, -2, 2.5])
+def test_image_grid_refuses_a_bad_nrow(nrow):
+    with pytest.raises(ValueError, match="nrow"):
+        image_grid(torch.rand(4, 1, 5, 5), nrow=nrow)
+
+
+def test_image_grid_refuses_an_empty_batch():
+    with pytest.raises(ValueError, match="vacío"):
+        image_grid(torch.rand(0, 1, 5, 5))
+
+
+def test_plot_history_refuses_unknown_terms_and_leaves_the_history_alone():
+    h = History()
+    h.train["loss"] += [3.0, 2.0]
+    h.train["recon"] += [2.0, 1.5]
+    before = (dict(h.train), dict(h.val))
+    with pytest.raises(ValueError, match=r"'kl'.*loss, recon"):
+        plot_history(h, terms=["loss", "kl"])
+    fig = plot_history(h, terms=["recon"])
+    assert (dict(h.train), dict(h.val)) == before              # ni «kl» ni «recon» en val se añadieron
+    assert len(fig.axes) == 1 and fig.axes[0].get_title() == "recon"
+    with pytest.raises(ValueError, match="vacío"):
+        plot_history(History())
+    plt.close("all")

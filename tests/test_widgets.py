@@ -105,3 +105,31 @@ def test_traversal_works_in_the_static_html_book(tmp_path):
     results = check_static_widgets.check(tmp_path / "_build" / "html")
     assert len(results) == 2, results  # dos deslizadores (una por dimensión latente)
     assert all(ok for _, _, ok in results), results
+
+
+@pytest.mark.parametrize("kw, word", [
+    (dict(z0=torch.tensor([0.0, float("nan"), 0.0])), "z0"),
+    (dict(z0=torch.tensor([0.0, float("inf"), 0.0])), "z0"),
+    (dict(span=float("inf")), "span"),
+    (dict(span=float("nan")), "span"),
+    (dict(span=0.0), "span"),
+])
+def test_traversal_refuses_non_finite_start_or_span(kw, word):
+    with pytest.raises(ValueError, match=word):
+        latent_traversal(small_vae(), steps=3, **kw)
+
+
+def test_frames_refuse_a_non_finite_start():
+    with pytest.raises(ValueError, match="finit"):
+        traversal_frames(small_vae().decode, torch.tensor([0.0, float("nan"), 0.0]), 0, torch.linspace(-1, 1, 3))
+
+
+def test_to_png_refuses_two_channels_and_non_finite_pixels():
+    from PIL import Image
+    import io
+    with pytest.raises(ValueError, match="canales"):
+        to_png(torch.rand(2, 4, 4))
+    with pytest.raises(ValueError, match="NaN"):
+        to_png(torch.full((1, 4, 4), float("nan")))
+    for c, mode in ((1, "L"), (3, "RGB"), (4, "RGBA")):          # los que sí tienen un sentido claro
+        assert Image.open(io.BytesIO(to_png(torch.rand(c, 4, 4), scale=1))).mode == mode

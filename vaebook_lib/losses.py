@@ -30,9 +30,17 @@ def decoder_distribution(raw: torch.Tensor, likelihood: str, sigma: float = 0.1,
 
 
 def kl_to_standard_normal(q: Normal) -> torch.Tensor:
-    """KL(q || N(0, I)) de una gaussiana diagonal, sumada sobre el latente: un valor por ejemplo."""
-    prior = Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))
-    return kl_divergence(q, prior).sum(-1)
+    """KL(q || N(0, I)) de una gaussiana diagonal, sumada sobre el latente: un valor por ejemplo.
+
+    Por dimensión vale (mu² + e^{2l} - 1 - 2l) / 2 con l = log sigma. La fórmula directa (la de
+    ``kl_divergence``) resta inf - inf = NaN cuando sigma² desborda (log-varianza 100 en float32); aquí
+    e^{2l} - 1 - 2l se calcula como ``expm1(2l) - 2l`` (sin cancelación cerca de sigma = 1) y, para 2l > 80,
+    como e^{2l} (el término lineal ya no cambia ningún bit): la KL desbordada es +inf, nunca NaN, y ``fit``
+    para con un mensaje claro.
+    """
+    two_l = 2 * q.scale.log()
+    var_term = torch.where(two_l > 80, two_l.exp(), torch.expm1(two_l) - two_l)
+    return 0.5 * (q.loc.square() + var_term).sum(-1)
 
 
 def in_unit_interval(x: torch.Tensor) -> bool:

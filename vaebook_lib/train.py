@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from collections import defaultdict
@@ -117,8 +118,12 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     - Se entrena en ``device`` (CUDA si la hay) y al terminar el modelo vuelve al dispositivo en el que estaba
       (la CPU, normalmente), en modo ``eval``: las celdas siguientes de un cuaderno funcionan igual con o sin GPU.
     """
-    if epochs <= 0 or batch_size <= 0 or lr <= 0:
-        raise ValueError("epochs, batch_size y lr deben ser positivos.")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
+    # lr=inf pasaba «lr > 0» y dejaba los pesos en NaN con un historial finito
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr debe ser un número positivo y finito; se recibió {lr}.")
     x, y = _as_tensors(data)
     if len(x) == 0:
         raise ValueError("No hay datos de entrenamiento.")
@@ -201,6 +206,9 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
         if not check_each_step and not math.isfinite(totals[keys.index("loss")] if "loss" in keys else 0.0):
             raise FloatingPointError(f"La pérdida dejó de ser finita en la época {epoch + 1}: "
                                      "pruebe con una tasa de aprendizaje menor.")
+        # La pérdida se comprueba antes de cada paso; el último paso de la época puede dejar pesos no finitos
+        # con una pérdida previa finita (una tasa enorme): se comprueban los pesos una vez por época.
+        _check_finite_parameters(model, epoch)
         for k, v in zip(keys, totals):
             history.train[k].append(v / count)
         history.examples += count
@@ -219,6 +227,15 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     return history
 
 
+def _check_finite_parameters(model: Model, epoch: int) -> None:
+    """FloatingPointError si algún parámetro tiene NaN o infinitos (una sola sincronización por llamada)."""
+    params = [p.detach() for p in model.parameters()]
+    if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+        raise FloatingPointError(f"Tras la época {epoch + 1} hay parámetros no finitos ({', '.join(bad[:3])}"
+                                 f"{', …' if len(bad) > 3 else ''}): pruebe con una tasa de aprendizaje menor.")
+
+
 def _evaluate_sums(model: Model, x: torch.Tensor, y: torch.Tensor | None, batch_size: int,
                    device: torch.device) -> dict[str, float]:
     """Como :func:`evaluate`; con entrenamiento distribuido, la media sobre las partes de todos los procesos."""
@@ -233,6 +250,8 @@ def _evaluate_sums(model: Model, x: torch.Tensor, y: torch.Tensor | None, batch_
 @torch.no_grad()
 def evaluate(model: Model, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 512) -> dict[str, float]:
     """Media de cada término de la pérdida sobre ``x`` (modo ``eval``, sin gradiente)."""
+    if len(x) == 0:
+        raise ValueError("No hay datos que evaluar: x es un lote vacío.")
     was = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}

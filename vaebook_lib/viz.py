@@ -10,6 +10,10 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> n
     """Coloca un lote (N, C, H, W) en una sola imagen (filas de ``nrow``) como array de NumPy en [0, 1]."""
     if images.ndim != 4:
         raise ValueError(f"Se esperaba un lote (N, C, H, W); se recibió la forma {tuple(images.shape)}.")
+    if len(images) == 0:
+        raise ValueError("El lote de imágenes está vacío: no hay nada que colocar en la rejilla.")
+    if nrow is not None and (isinstance(nrow, bool) or not isinstance(nrow, (int, np.integer)) or nrow <= 0):
+        raise ValueError(f"nrow debe ser un entero positivo (o None); se recibió {nrow!r}.")
     imgs = images.detach().float().cpu().clamp(0, 1)
     n, c, h, w = imgs.shape
     nrow = nrow or int(np.ceil(np.sqrt(n)))
@@ -59,8 +63,17 @@ def plot_latent_2d(z: torch.Tensor, labels: torch.Tensor, classes=None, title: s
 
 
 def plot_history(history, terms=None, title: str = "Curvas de entrenamiento"):
-    """Una gráfica por término: entrenamiento (línea continua) y validación (discontinua) por época."""
-    terms = list(terms or history.train.keys())
+    """Una gráfica por término: entrenamiento (línea continua) y validación (discontinua) por época.
+
+    Solo lee el historial (``History.train`` es un ``defaultdict``: indexarlo con un término nuevo lo añadiría).
+    """
+    available = list(history.train.keys())
+    if not available:
+        raise ValueError("El historial está vacío: entrene al menos una época antes de dibujarlo.")
+    terms = list(terms or available)
+    unknown = [t for t in terms if t not in history.train]
+    if unknown:
+        raise ValueError(f"Términos desconocidos {unknown}; los del historial son: {', '.join(available)}.")
     fig, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 3.2), squeeze=False)
     for ax, term in zip(axes[0], terms):
         epochs = np.arange(1, len(history.train[term]) + 1)

@@ -11,6 +11,7 @@ no ``Tab.titles``, que solo existe en la 8).
 from __future__ import annotations
 
 import io
+import math
 
 import ipywidgets as W
 import matplotlib
@@ -20,7 +21,15 @@ from PIL import Image as PILImage
 
 
 def to_png(img: torch.Tensor, scale: int = 3) -> bytes:
-    """Una imagen (C, H, W) en [0, 1] como PNG ampliado ``scale`` veces."""
+    """Una imagen (C, H, W) en [0, 1] como PNG ampliado ``scale`` veces: C = 1 (gris), 3 (RGB) o 4 (RGBA).
+
+    Dos canales no son una imagen de este libro (PIL los leería como gris + transparencia): se rechazan.
+    """
+    if img.ndim != 3 or img.shape[0] not in (1, 3, 4):
+        raise ValueError(f"Se esperaba una imagen (C, H, W) con 1, 3 o 4 canales; se recibió la forma "
+                         f"{tuple(img.shape)}.")
+    if not torch.isfinite(img).all():
+        raise ValueError("La imagen contiene NaN o valores infinitos (se vería negra).")
     arr = (img.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
     arr = arr[0].numpy() if arr.shape[0] == 1 else arr.permute(1, 2, 0).numpy()
     pil = PILImage.fromarray(arr)
@@ -33,6 +42,8 @@ def to_png(img: torch.Tensor, scale: int = 3) -> bytes:
 @torch.no_grad()
 def traversal_frames(decode, z0: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
     """Imágenes decodificadas al mover solo la dimensión ``dim`` de ``z0`` por ``values``."""
+    if not (torch.isfinite(z0).all() and torch.isfinite(values).all()):
+        raise ValueError("z0 y los valores del recorrido deben ser finitos (con NaN o inf los fotogramas salen negros).")
     z = z0.detach().reshape(1, -1).repeat(len(values), 1)
     z[:, dim] = values.to(z)
     return decode(z)
@@ -49,11 +60,15 @@ def latent_traversal(model, z0: torch.Tensor | None = None, dims=None, span: flo
     z0 = torch.zeros(latent) if z0 is None else z0.detach().reshape(-1).cpu()
     if z0.numel() != latent:
         raise ValueError(f"z0 debe tener {latent} componentes; tiene {z0.numel()}.")
+    if not torch.isfinite(z0).all():
+        raise ValueError(f"z0 debe ser finito; se recibió {z0.tolist()}.")
     dims = list(range(min(latent, 6))) if dims is None else list(dims)
     if not dims or any(not 0 <= d < latent for d in dims):
         raise ValueError(f"Las dimensiones deben estar en [0, {latent - 1}].")
-    if steps < 2 or span <= 0:
-        raise ValueError("Se necesitan al menos 2 pasos y un recorrido positivo.")
+    if steps < 2:
+        raise ValueError(f"Se necesitan al menos 2 pasos; se recibió steps={steps}.")
+    if not (math.isfinite(span) and span > 0):
+        raise ValueError(f"span debe ser un número positivo y finito; se recibió {span}.")
     device = next(model.parameters()).device
     decode = lambda z: model.decode(z.to(device)).cpu()  # noqa: E731
     values = torch.linspace(-span, span, steps)

@@ -172,9 +172,7 @@ class ADGM(Model):
         C = self.config.n_classes
         if not C or y is None:
             return None if not C else torch.full((n,), -1, dtype=torch.long, device=self.device)
-        if y.ndim != 1 or len(y) != n or y.min() < -1 or y.max() >= C:
-            raise ValueError(f"y debe ser un vector de enteros en [-1, {C}) (-1 = sin etiqueta) de la longitud del lote.")
-        return y.long()
+        return self.check_labels(y, n, C, allow_unknown=True)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> ADGMOutput:
         self.check_input(x)

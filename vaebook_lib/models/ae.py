@@ -33,7 +33,9 @@ class AE(Model):
     def check_input(self, x: torch.Tensor) -> None:
         if self.config.output == "sigmoid":
             super().check_input(x)
-        elif not torch.isfinite(x).all() or tuple(x.shape[1:]) != self.config.in_shape:
+            return
+        self.check_batch(x)
+        if not torch.isfinite(x).all() or tuple(x.shape[1:]) != self.config.in_shape:
             raise ValueError(f"x debe tener forma (lote, {self.config.in_shape}) y valores finitos.")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

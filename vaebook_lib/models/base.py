@@ -1,22 +1,115 @@
 """Interfaz común de los modelos: configuración, salida con nombre, validación de entradas, guardar y cargar."""
 from __future__ import annotations
 
+import functools
+import math
+import numbers
 import os
 import pickle
 import tempfile
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..losses import LIKELIHOODS, check_images
 
 
+@dataclass(frozen=True)
+class Range:
+    """Intervalo admisible de un campo numérico (de cada elemento, si el campo es una tupla)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    finite: bool = True      # también rechaza ±inf
+
+    def __contains__(self, v: float) -> bool:
+        if self.finite and not math.isfinite(v):
+            return False
+        return (v > self.low if self.low_open else v >= self.low) and v <= self.high
+
+    def __str__(self) -> str:
+        lo = f"{'>' if self.low_open else '>='} {self.low:g}" if self.low > -math.inf else ""
+        hi = f"<= {self.high:g}" if self.high < math.inf else ""
+        return " y ".join(p for p in (lo, hi, "finito" if self.finite else "") if p)
+
+
+POSITIVE = Range(0.0, low_open=True)
+NONNEGATIVE = Range(0.0)
+
+
+class _ConfigMeta(type):
+    """Claves desconocidas -> ValueError en español con las válidas (en ``Config(...)`` y en ``replace``)."""
+
+    def __call__(cls, *args, **kwargs):
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise ValueError(f"{cls.__name__} no tiene el campo {', '.join(map(repr, unknown))}; "
+                             f"los campos son: {', '.join(sorted(names))}.")
+        return super().__call__(*args, **kwargs)
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(name: str, value: Any, tp: Any) -> Any:
+    """``value`` convertido al tipo declarado ``tp`` del campo, o ValueError en español."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):          # «X | None»
+        if value is None and type(None) in args:
+            return None
+        (tp,) = [a for a in args if a is not type(None)]
+        return _coerce(name, value, tp)
+    if origin is tuple:                                    # «tuple[X, ...]»
+        if not isinstance(value, (tuple, list)):
+            raise ValueError(f"{name} debe ser una tupla (o lista) de {_type_name(args[0])}; "
+                             f"se recibió {value!r}.")
+        return tuple(_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        value = value.item()                               # un escalar de torch o NumPy vale como número
+    if tp is bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} debe ser True o False; se recibió {value!r}.")
+        return bool(value)
+    if tp is int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{name} debe ser un entero; se recibió {value!r} ({type(value).__name__}).")
+        return int(value)
+    if tp is float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{name} debe ser un número real; se recibió {value!r} ({type(value).__name__}).")
+        if math.isnan(value):
+            raise ValueError(f"{name} no puede ser NaN.")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} debe ser un texto (str); se recibió {value!r}.")
+        return value
+    return value
+
+
 @dataclass
-class ModelConfig:
-    """Configuración común. Cada modelo la extiende con los hiperparámetros de su artículo."""
+class ModelConfig(metaclass=_ConfigMeta):
+    """Configuración común. Cada modelo la extiende con los hiperparámetros de su artículo.
+
+    Todos los campos se validan en un solo sitio (``__post_init__``): el tipo, a partir de la anotación del
+    campo (un ``int`` no acepta 2.5 ni "2"; una tupla no acepta un entero suelto; ningún real acepta NaN), y el
+    rango, declarado en ``bounds`` (cada subclase añade los de sus campos; se juntan a lo largo de la herencia).
+    """
 
     in_shape: tuple[int, ...] = (1, 28, 28)
     latent_dim: int = 20
@@ -25,11 +118,22 @@ class ModelConfig:
     likelihood: str = "bernoulli"     # «bernoulli» (datos binarios) o «gaussian» (intensidades en [0, 1])
     sigma: float = 0.1                # desviación típica fija del decodificador gaussiano
 
+    bounds: ClassVar[dict[str, Range]] = {"in_shape": POSITIVE, "latent_dim": POSITIVE, "hidden": POSITIVE,
+                                          "sigma": POSITIVE}
+
     def __post_init__(self):
-        self.in_shape = tuple(self.in_shape)
-        self.hidden = tuple(self.hidden)
-        if self.latent_dim <= 0:
-            raise ValueError(f"latent_dim debe ser positivo; se recibió {self.latent_dim}.")
+        cls = type(self)
+        all_bounds = {}
+        for klass in reversed(cls.__mro__):
+            all_bounds.update(vars(klass).get("bounds", {}))
+        for name, tp in _field_types(cls).items():
+            value = _coerce(name, getattr(self, name), tp)
+            setattr(self, name, value)
+            rng = all_bounds.get(name)
+            if rng is not None and value is not None:
+                for v in (value if isinstance(value, tuple) else (value,)):
+                    if v not in rng:
+                        raise ValueError(f"{name} debe ser {rng}; se recibió {value!r}.")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"Verosimilitud desconocida {self.likelihood!r}; use una de {LIKELIHOODS}.")
 
@@ -61,8 +165,11 @@ class Model(nn.Module):
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         super().__init__()
         config = config if config is not None else self.Config()
-        if not isinstance(config, self.Config):
-            raise ValueError(f"{type(self).__name__} espera una configuración {self.Config.__name__}.")
+        # Exactamente su clase: una subclase (BetaVAEConfig para un VAE) construiría otro modelo en silencio
+        # e ignoraría sus campos propios (beta).
+        if type(config) is not self.Config:
+            raise ValueError(f"{type(self).__name__} espera una configuración {self.Config.__name__}; se recibió "
+                             f"{type(config).__name__}, que es la de otro modelo (sus campos propios se ignorarían).")
         self.config = replace(config, **overrides) if overrides else config
 
     # --- a implementar por cada modelo -------------------------------------------------------------------
@@ -82,7 +189,43 @@ class Model(nn.Module):
         """Gancho llamado por el bucle antes de cada lote con el avance del entrenamiento en [0, 1]."""
 
     def check_input(self, x: torch.Tensor) -> None:
+        """Valida un lote de imágenes: ver :meth:`check_batch` y :func:`~vaebook_lib.losses.check_images`."""
+        self.check_batch(x)
         check_images(x, self.config.in_shape, binary=self.config.likelihood == "bernoulli")
+
+    def check_batch(self, x: torch.Tensor, name: str = "x") -> None:
+        """Lo común a toda entrada: un tensor, un lote no vacío y, si es de coma flotante, del tipo del modelo.
+
+        Política de tipos: se rechaza (no se convierte en silencio) un lote float16/float64 para un modelo
+        float32; el mensaje dice cómo convertir uno u otro. Cuesta dos comparaciones, sin pasar por los datos.
+        """
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{name} debe ser un tensor de PyTorch; se recibió {type(x).__name__}.")
+        if x.ndim and x.shape[0] == 0:
+            raise ValueError(f"{name} es un lote vacío (forma {tuple(x.shape)}): se necesita al menos un ejemplo.")
+        if x.is_floating_point():
+            dtype = self.dtype
+            if x.dtype != dtype:
+                raise ValueError(f"{name} es {x.dtype} pero los parámetros del modelo son {dtype}: convierta el "
+                                 f"lote con x.to({dtype}) (o el modelo con model.to({x.dtype})).")
+
+    @staticmethod
+    def check_labels(y: torch.Tensor, n: int | None, n_classes: int, allow_unknown: bool = False) -> torch.Tensor:
+        """Etiquetas enteras en [0, n_classes) (o -1 = desconocida, si ``allow_unknown``), una por ejemplo
+        (``n`` ejemplos; ``None``: cualquier longitud).
+
+        Un tensor de coma flotante se rechaza: ``long()`` truncaría 2.7 a 2 sin avisar.
+        """
+        low = -1 if allow_unknown else 0
+        what = f"un vector de enteros en [{low}, {n_classes})" + (" (-1 = sin etiqueta)" if allow_unknown else "")
+        if not isinstance(y, torch.Tensor) or y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
+            kind = y.dtype if isinstance(y, torch.Tensor) else type(y).__name__
+            raise ValueError(f"y debe ser {what}; se recibió {kind} (convierta con y.long() si son enteros).")
+        if y.ndim != 1 or (n is not None and len(y) != n):
+            raise ValueError(f"y debe ser {what} de la longitud del lote ({n}); se recibió la forma {tuple(y.shape)}.")
+        if len(y) and (y.min() < low or y.max() >= n_classes):
+            raise ValueError(f"y debe ser {what}; se recibió el rango [{y.min()}, {y.max()}].")
+        return y.long()
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,6 +238,11 @@ class Model(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """El tipo de coma flotante de los parámetros (float32 salvo ``model.double()`` o similar)."""
+        return next(p.dtype for p in self.parameters() if p.is_floating_point())
 
 
 def _tuples(value):

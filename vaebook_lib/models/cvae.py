@@ -89,9 +89,8 @@ class CVAE(_Completion, Model):
         if self.config.condition == "label":
             if y is None:
                 raise ValueError("Este CVAE se condiciona en la etiqueta: pase también y.")
-            if y.ndim != 1 or (x is not None and len(y) != len(x)) or y.min() < 0 or y.max() >= self.config.n_classes:
-                raise ValueError(f"y debe ser un vector de enteros en [0, {self.config.n_classes}) de la longitud del lote.")
-            return F.one_hot(y.long(), self.config.n_classes).float()
+            y = self.check_labels(y, len(x) if x is not None else None, self.config.n_classes)
+            return F.one_hot(y, self.config.n_classes).to(self.dtype)
         return (x * self.mask).flatten(1)                       # solo lo visible
 
     @staticmethod

@@ -73,7 +73,8 @@ class LinearGaussian(Model):
 
     def check_input(self, x: torch.Tensor) -> None:
         D = self.config.in_shape[0]
-        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != D:
+        self.check_batch(x)
+        if x.ndim != 2 or x.shape[1] != D:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x debe ser un tensor de forma (lote, {D}); se recibió {shape}.")
         if not torch.isfinite(x).all():

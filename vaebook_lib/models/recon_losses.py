@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
 from ..feature_net import FeatureNet
 from ..losses import kl_to_standard_normal
+from .base import NONNEGATIVE, Range
 from .vae import VAE, VAEConfig, VAEOutput
 
 # Pesos de escala de Wang et al. (2003) para 5 escalas; con 3 escalas usamos los tres primeros renormalizados.
@@ -154,6 +156,8 @@ class DFCVAEConfig(VAEConfig):
     likelihood: str = "gaussian"
     alpha: float = 1.0                # peso de la KL (alpha en el artículo)
     beta: float = 0.5                 # peso de la pérdida de rasgos (beta en el artículo)
+
+    bounds: ClassVar[dict[str, Range]] = {"alpha": NONNEGATIVE, "beta": NONNEGATIVE}  # pesos: nunca negativos
 
     def __post_init__(self):
         super().__post_init__()

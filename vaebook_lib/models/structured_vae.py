@@ -10,6 +10,7 @@ se suman). Salimans usa además unidades gaussianas rectificadas para lograr dis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from torch.distributions import Normal, kl_divergence
 
 from ..losses import kl_to_standard_normal
 from ..nets import Decoder, Encoder, mlp
-from .base import Model, ModelConfig
+from .base import POSITIVE, Model, ModelConfig, Range
 from .vae import GaussianEncoderMixin, VAEOutput
 
 
@@ -38,6 +39,8 @@ class StructuredVAEConfig(ModelConfig):
     latent_dim: int = 20               # dimensión de z1 (la capa cercana a los datos)
     top_dim: int = 10                  # dimensión de z2 (la capa superior)
     top_hidden: tuple[int, ...] = (100,)
+
+    bounds: ClassVar[dict[str, Range]] = {"top_hidden": POSITIVE}
 
     def __post_init__(self):
         super().__post_init__()

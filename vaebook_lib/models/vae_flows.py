@@ -11,6 +11,7 @@ no tiene forma cerrada, así que el término «kl» es la estimación de Monte C
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -18,7 +19,7 @@ from torch.distributions import Normal
 
 from ..flows import IAFStep, planar
 from ..nets import Decoder, Encoder
-from .base import Model, ModelConfig
+from .base import POSITIVE, Model, ModelConfig, Range
 from .vae import GaussianEncoderMixin, VAEOutput
 
 
@@ -113,6 +114,8 @@ class VAEIAFConfig(ModelConfig):
     made_hidden: tuple[int, ...] = (320, 320)
     context_dim: int = 50             # dimensión del contexto h que da el codificador
     forget_bias: float = 1.0          # sesgo positivo: cada paso empieza cerca de la identidad
+
+    bounds: ClassVar[dict[str, Range]] = {"made_hidden": POSITIVE, "forget_bias": Range()}  # Range(): finito
 
     def __post_init__(self):
         super().__post_init__()

@@ -200,6 +200,7 @@ class PixelCNNPrior(Model):
     def check_input(self, codes: torch.Tensor) -> None:
         if not isinstance(codes, torch.Tensor) or codes.dtype != torch.long:
             raise ValueError("Los códigos deben ser un tensor de enteros (torch.long).")
+        self.check_batch(codes, "codes")
         if tuple(codes.shape[1:]) != tuple(self.config.in_shape):
             raise ValueError(f"Los códigos deben tener forma (lote, {self.config.in_shape}); "
                              f"se recibió {tuple(codes.shape)}.")
