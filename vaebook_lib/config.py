@@ -50,6 +50,7 @@ class Profile:
     posterior_seeds: int = 5       # semillas de cada modelo en las comparativas de posteriores (2.8, 2.11)
     lab_images: int = 24           # imágenes de prueba del laboratorio de la posterior verdadera
     lab_steps: int = 1000          # pasos de Adam al ajustar la q óptima de cada familia a cada imagen
+    bridge_seeds: int = 5          # semillas del AE y del VAE en los puentes 1.4b (sobrecompleto) y 2.0 (del AE al VAE)
 
 
 PROFILES: dict[str, Profile] = {
@@ -76,6 +77,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], repro_n_train=1000, repro_epochs=10
 PROFILES["fast"] = replace(PROFILES["fast"], ch3_seeds=2)
 # Posteriores (cuadernos 2.8, 2.11 y el laboratorio de la posterior verdadera): tres semillas por modelo.
 PROFILES["fast"] = replace(PROFILES["fast"], posterior_seeds=3, lab_images=12, lab_steps=300)
+# Puentes 1.4b y 2.0: tres semillas de cada modelo (AE/VAE de latente 2, un par de segundos cada uno).
+PROFILES["fast"] = replace(PROFILES["fast"], bridge_seeds=3)
 
 
 def get_profile(name: str | None = None) -> Profile:
