@@ -29,3 +29,33 @@ def test_glue_refuses_what_cannot_be_a_number_in_a_sentence(value):
 def test_glue_refuses_names_that_myst_cannot_cite(name):
     with pytest.raises(ValueError, match="identificador"):
         report.glue(name, 1.0, quiet=True)
+
+
+def test_show_source_shows_the_real_library_source():
+    import inspect
+
+    from vaebook_lib.models.vae import VAE
+    from vaebook_lib.report import show_source
+
+    shown = show_source(VAE.forward)
+    text = shown.data if hasattr(shown, "data") else shown
+    assert text.lstrip().startswith("def forward(")  # sin la sangría de la clase
+    # el texto mostrado es exactamente el del archivo (sin sangría), no una copia que pueda desfasarse
+    import textwrap
+    assert text == textwrap.dedent(inspect.getsource(VAE.forward))
+    assert "kl" in text.lower()
+    if hasattr(shown, "_repr_html_"):
+        assert "python" in (getattr(shown, "language", "") or "")
+
+
+def test_show_source_rejects_non_library_objects():
+    import json
+
+    import pytest
+    import torch
+
+    from vaebook_lib.report import show_source
+
+    for obj in (json.dumps, torch.nn.Linear, len, 3):
+        with pytest.raises(ValueError, match="solo muestra"):
+            show_source(obj)

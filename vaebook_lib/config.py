@@ -57,6 +57,7 @@ class Profile:
     ar_epochs: int = 50            # épocas de esos modelos
     ar_batch_size: int = 128       # y su lote
     flow_toy_seeds: int = 3        # semillas de cada ajuste 2-D de 02_vae/10 (flujos frente a gaussiana)
+    bridge_seeds: int = 5          # semillas del AE y del VAE en los puentes 1.4b (sobrecompleto) y 2.0 (del AE al VAE)
 
 
 PROFILES: dict[str, Profile] = {
@@ -91,6 +92,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], ext_seeds=3)
 # PixelCNN, los más caros, con menos imágenes y lotes de 64 (más pasos por imagen vista).
 PROFILES["fast"] = replace(PROFILES["fast"], collapse_seeds=2, ar_n_train=3000, ar_epochs=6, ar_batch_size=64,
                            flow_toy_seeds=2)
+# Puentes 1.4b y 2.0: tres semillas de cada modelo (AE/VAE de latente 2, un par de segundos cada uno).
+PROFILES["fast"] = replace(PROFILES["fast"], bridge_seeds=3)
 
 
 def get_profile(name: str | None = None) -> Profile:

@@ -73,3 +73,30 @@ def recorded(notebook: str, name: str, profile: str = "full"):
     if entry is None or not entry.get("passed"):
         return None
     return entry["values"].get(name)
+
+
+def show_source(obj):
+    """Muestra el código fuente de una función, clase o método de ``vaebook_lib`` como bloque resaltado.
+
+    Así el texto enseña las pocas líneas de la biblioteca que explica y nunca se desfasa de ellas. En un cuaderno
+    (IPython presente) devuelve un ``IPython.display.Code`` con lenguaje python, que Jupyter y el libro muestran
+    resaltado; sin IPython imprime el código y devuelve el texto. Un objeto ajeno a ``vaebook_lib`` da
+    ``ValueError``.
+    """
+    import inspect
+    import textwrap
+
+    target = inspect.unwrap(obj.fget if isinstance(obj, property) else obj)
+    module = inspect.getmodule(target)
+    name = getattr(module, "__name__", "") or ""
+    if not (inspect.isfunction(target) or inspect.ismethod(target) or inspect.isclass(target)) or not (
+            name == "vaebook_lib" or name.startswith("vaebook_lib.")):
+        raise ValueError(f"show_source solo muestra funciones, clases o métodos de vaebook_lib; se recibió "
+                         f"{obj!r} (módulo {name or 'desconocido'}).")
+    source = inspect.getsource(target)
+    try:
+        from IPython.display import Code
+    except ImportError:  # pragma: no cover - depende del entorno
+        print(source)
+        return source
+    return Code(textwrap.dedent(source), language="python")
