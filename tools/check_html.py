@@ -26,7 +26,8 @@ from pathlib import Path
 
 import yaml
 
-CHROMIUM = "/usr/bin/chromium"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_static_widgets import CHROMIUM, launch  # noqa: E402
 
 # Errores de la consola que vienen del tema de Jupyter Book 1.x, no del libro, y no cambian lo que ve el lector:
 # - sphinx-thebe declara su configuración dos veces en cada página (la segunda falla); el libro no usa Thebe.
@@ -142,9 +143,7 @@ def check(html_root: Path, pages: list[str], shots: Path | None = None, timeout_
     reports = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic"])
+            browser = launch(p)
             for rel in pages:
                 report = PageReport(rel)
                 reports.append(report)

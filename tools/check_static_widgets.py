@@ -19,6 +19,14 @@ import threading
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
+# Sin estas opciones, Chromium intenta conectarse a servicios de Google al arrancar (máquinas sin red).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def launch(playwright):
+    """El Chromium de Debian, sin interfaz y sin tráfico propio (lo comparten las dos comprobaciones del HTML)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
 def widget_js() -> tuple[Path, Path] | None:
@@ -74,9 +82,7 @@ def check(html_root: Path, shots: Path | None = None) -> list[tuple[str, int, bo
     results = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic"])
+            browser = launch(p)
             for path in pages:
                 rel = path.relative_to(html_root).as_posix()
                 page = browser.new_page()

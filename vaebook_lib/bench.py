@@ -329,6 +329,15 @@ def machine_info(device: torch.device) -> dict:
     return rec
 
 
+def git_commit() -> str | None:
+    """El commit del repositorio del libro, o ``None`` fuera de un repositorio (lo guardan los registros)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=ROOT)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def machine_record(device: torch.device, sizes=(1024, 2048), clock: str = "wall") -> dict:
     rec = {"kind": "machine", **machine_info(device),
            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}

@@ -105,18 +105,9 @@ def check(rec: dict, profile: str) -> None:
             raise ValueError(f"La entrada {name} no guarda sus cifras como una tabla.")
 
 
-def _commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=ROOT)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def run_notebook(path: Path, profile: str) -> dict:
     """Ejecuta un cuaderno en un proceso nuevo con ``VAEBOOK_PROFILE=profile`` y devuelve su entrada."""
-    from .bench import machine_info
+    from .bench import git_commit, machine_info
 
     env = dict(os.environ, VAEBOOK_PROFILE=profile, VAEBOOK_PROGRESS="0", MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
@@ -131,7 +122,7 @@ def run_notebook(path: Path, profile: str) -> dict:
     entry = {"seconds": round(result["seconds"], 1), "max_rss_mb": round(usage.ru_maxrss / 1024),
              "passed": result["error"] is None and os.waitstatus_to_exitcode(status) == 0,
              "values": {k: _parse_value(v) for k, v in result["values"].items()},
-             "date": time.strftime("%Y-%m-%d"), "commit": _commit(), "machine": machine_info(get_device())}
+             "date": time.strftime("%Y-%m-%d"), "commit": git_commit(), "machine": machine_info(get_device())}
     if not entry["passed"]:
         entry["error"] = result["error"]
     return entry

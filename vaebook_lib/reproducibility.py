@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from .bench import machine_info
+from .bench import git_commit, machine_info
 from .config import Profile, get_device, get_profile, set_seed
 from .data import binarize, load_mnist
 from .losses import check_images
@@ -149,18 +148,9 @@ def run(rows=ROWS, profile: Profile | None = None, seed: int = 0, progress: bool
 
 
 # --- el registro de una ejecución completa ------------------------------------------------------------------
-def _commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def make_record(results: list[dict], proto: Protocol, command: str) -> dict:
     return {"version": RECORD_VERSION, "command": command, "machine": machine_info(get_device()),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit(), "protocol": asdict(proto),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": git_commit(), "protocol": asdict(proto),
             "results": results}
 
 
