@@ -99,3 +99,20 @@ def test_no_page_title_has_math():
         else:
             title = page.read_text(encoding="utf-8").splitlines()[0]
         assert "$" not in title, f"{page.name}: el título lleva matemáticas ({title!r})"
+
+
+ANGLICISMS = re.compile(r"\b(survey|el prior|del prior|al prior|un prior|los priors)\b", re.I)
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+def test_prose_says_revision_and_previa(path):
+    # Un vocabulario: «la revisión» (no «el survey») y «la previa» (no «el prior»). La página de erratas cita la
+    # revisión literalmente y el glosario da el término inglés: quedan fuera.
+    if path.name in ("erratas.md", "glosario.md"):
+        return
+    if path.suffix == ".ipynb":
+        texts = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    else:
+        texts = [path.read_text(encoding="utf-8")]
+    found = sorted({m.group(0) for t in texts for m in ANGLICISMS.finditer(t)})
+    assert not found, f"{path.name}: anglicismos en la prosa: {found}"
