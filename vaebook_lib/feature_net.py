@@ -6,15 +6,14 @@ usuario (``~/.cache/vaebook`` o ``$VAEBOOK_CACHE``), con una clave que incluye e
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .atomic import write_atomic
 from .config import set_seed
 from .data.idx import cache_root
 from .data.batches import batches
@@ -100,16 +99,7 @@ def get_feature_net(data: ImageData, epochs: int = 1, seed: int = 0, directory: 
         return net.eval().requires_grad_(False)
     net = train_feature_net(data, epochs=epochs, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
-    # Escritura atómica con un nombre temporal único: dos procesos que entrenan la misma red a la vez no se
-    # pisan el temporal, y quien lea nunca ve un fichero a medias (gana el último ``os.replace``).
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(net.state_dict(), f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomic(path, lambda f: torch.save(net.state_dict(), f))  # dos procesos a la vez no se pisan
     return net
 
 

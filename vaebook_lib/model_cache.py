@@ -22,13 +22,13 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from .atomic import write_atomic
 from .data.idx import cache_root
 from .models.base import Model
 from .train import History, _as_tensors, fit
@@ -118,15 +118,7 @@ def _read(path: Path) -> dict | None:
 
 def _write(path: Path, blob: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Nombre temporal único y renombrado atómico: dos procesos a la vez nunca dejan un fichero a medias.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: torch.save(blob, f))
 
 
 def fit_cached(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr: float = 1e-3,

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .atomic import write_atomic
 from .config import PROFILES, get_device, get_profile
 
 VERSION = 1
@@ -136,11 +137,7 @@ def merge(profile: str, entries: dict[str, dict]) -> Path:
     rec["notebooks"] = dict(sorted(rec["notebooks"].items()))
     check(rec, profile)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(rec, f, ensure_ascii=False, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: f.write(json.dumps(rec, ensure_ascii=False, indent=1) + "\n"), text=True)
     return path
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import os
 import pickle
-import tempfile
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -17,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import write_atomic
 from ..losses import LIKELIHOODS, check_images
 
 
@@ -259,17 +258,7 @@ def save(model: Model, path: str | Path) -> None:
     if not path.parent.is_dir():
         raise ValueError(f"No existe la carpeta {path.parent} donde guardar el modelo; créela antes.")
     blob = {"key": model.key, "config": asdict(model.config), "state_dict": model.state_dict()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # los permisos de un fichero normal, no los 0600 de mkstemp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_atomic(path, lambda f: torch.save(blob, f))
 
 
 def _read_blob(path: Path, map_location) -> dict:
