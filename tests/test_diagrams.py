@@ -96,3 +96,22 @@ def test_reparametrization_diagram():
     # el gradiente que fluye va en rojo; el bloqueado, en gris
     assert grad_right[0].get_edgecolor()[0] > 0.7 and grad_right[0].get_edgecolor()[2] < 0.3
     plt.close(fig)
+
+
+def test_latent_variable_diagram_nodes_and_arrows():
+    fig = diagrams.latent_variable_diagram()
+    ax = fig.axes[0]
+    nodes = {p.get_gid(): p for p in ax.patches if isinstance(p, Circle)}
+    assert set(nodes) == {"z", "x"}
+    # x es observada (sombreada) y z no
+    assert nodes["x"].get_facecolor()[0] < 0.9 and nodes["z"].get_facecolor()[0] == 1.0
+    arrows = [p.get_gid() for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert arrows == ["p"]  # solo la flecha generativa z → x
+    assert [p.get_gid() for p in ax.patches if p.get_gid() == "placa"] == ["placa"]
+    plt.close(fig)
+    fig = diagrams.latent_variable_diagram(inference=True)
+    arrows = sorted(p.get_gid() for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch))
+    assert arrows == ["p", "q"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="True o False"):
+        diagrams.latent_variable_diagram("sí")

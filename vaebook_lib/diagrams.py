@@ -194,3 +194,36 @@ def reparametrization_diagram() -> Figure:
              ha="center", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
+
+
+def latent_variable_diagram(inference: bool = False) -> Figure:
+    """El modelo de variable latente más sencillo, z → x dentro de la placa de los N datos: la previa p(z) sortea
+    el latente y la verosimilitud p_θ(x | z) el dato. Con ``inference=True`` añade la flecha discontinua de la
+    aproximación q(z | x) (la que el VAE aprende con su codificador)."""
+    if not isinstance(inference, bool):
+        raise ValueError(f"«inference» debe ser True o False; se recibió {inference!r}.")
+    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    pos = {"z": (0.0, 1.4), "x": (0.0, 0.0)}
+    for name, (x, y), observed in [("z", pos["z"], False), ("x", pos["x"], True)]:
+        circle = Circle((x, y), _R, facecolor="0.75" if observed else "white", edgecolor="black", linewidth=1.4,
+                        zorder=3)
+        circle.set_gid(name)
+        ax.add_patch(circle)
+        ax.text(x, y, f"${name}$", ha="center", va="center", fontsize=13, zorder=4)
+    _edge(ax, pos["z"], pos["x"], "p", "solid", "black", 0.0)
+    ax.text(0.42, 0.7, "$p_\\theta(x\\mid z)$", fontsize=9, va="center")
+    ax.text(0.42, 1.4, "$p(z)$", fontsize=9, va="center")
+    if inference:
+        _edge(ax, pos["x"], pos["z"], "q", "--", "tab:blue", 0.6)
+        ax.text(-0.5, 0.7, "$q(z\\mid x)$", fontsize=9, va="center", ha="right", color="tab:blue")
+    plate = Rectangle((-1.1, -0.6), 2.3, 2.6, fill=False, edgecolor="0.3", linewidth=1.0)
+    plate.set_gid("placa")
+    ax.add_patch(plate)
+    ax.text(1.08, -0.48, "$N$", ha="right", va="bottom", fontsize=11)
+    ax.set_xlim(-1.5, 1.6)
+    ax.set_ylim(-1.0, 2.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title("Modelo de variable latente: $p_\\theta(x, z) = p(z)\\,p_\\theta(x\\mid z)$", fontsize=10)
+    fig.tight_layout()
+    return fig
