@@ -115,3 +115,31 @@ def test_latent_variable_diagram_nodes_and_arrows():
     plt.close(fig)
     with pytest.raises(ValueError, match="True o False"):
         diagrams.latent_variable_diagram("sí")
+
+
+@pytest.mark.parametrize("n_steps,context", [(1, False), (3, False), (2, True)])
+def test_flow_diagram_chain(n_steps, context):
+    fig = diagrams.flow_diagram(n_steps, kind="IAF" if context else "planar", context=context)
+    ax = fig.axes[0]
+    nodes = [p for p in ax.patches if isinstance(p, Circle)]
+    steps = [p for p in ax.patches if p.get_gid() == "paso"]
+    chain = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_gid() == "flujo"]
+    ctx = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_gid() == "contexto"]
+    assert [c.get_gid() for c in nodes] == [f"z{k}" for k in range(n_steps + 1)]  # z_0 … z_K, en orden
+    assert len(steps) == n_steps
+    assert len(chain) == 2 * n_steps  # z_{k-1} → f_k → z_k
+    assert len(ctx) == (n_steps if context else 0)
+    # cada paso lleva su término log|det|, y el título nombra la familia
+    assert sum("log|\\det J" in t.get_text() for t in ax.texts) == n_steps + 1  # uno por paso y la fórmula
+    assert ("IAF" if context else "planar") in ax.get_title()
+    # la cadena avanza de izquierda a derecha
+    centers = [c.center[0] for c in nodes]
+    assert centers == sorted(centers)
+    fig.canvas.draw()
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("bad", [0, 9, 2.5, True])
+def test_flow_diagram_rejects_bad_steps(bad):
+    with pytest.raises(ValueError, match="pasos del flujo"):
+        diagrams.flow_diagram(bad)

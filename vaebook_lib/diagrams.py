@@ -227,3 +227,62 @@ def latent_variable_diagram(inference: bool = False) -> Figure:
     ax.set_title("Modelo de variable latente: $p_\\theta(x, z) = p(z)\\,p_\\theta(x\\mid z)$", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def flow_diagram(n_steps: int = 3, kind: str = "", context: bool = False) -> Figure:
+    """Un flujo normalizador como cadena de transformaciones invertibles z_0 → f_1 → z_1 → … → z_K.
+
+    Cada z_k es un círculo (gid ``"z0"``, ``"z1"``, …) y cada paso f_k una caja (gid ``"paso"``) con su término
+    log|det ∂f_k/∂z_{k-1}| debajo; las flechas de la cadena tienen gid ``"flujo"``. A la izquierda, la densidad base
+    q_0 (una gaussiana); a la derecha, q_K y su cambio de variable. ``kind`` añade el nombre de la familia al título
+    (p. ej. «planar» o «IAF») y ``context=True`` dibuja el contexto h del codificador que reciben todos los pasos
+    (flechas discontinuas con gid ``"contexto"``), como en la IAF.
+    """
+    if not isinstance(n_steps, int) or isinstance(n_steps, bool) or not 1 <= n_steps <= 8:
+        raise ValueError(f"El número de pasos del flujo debe ser un entero entre 1 y 8; se recibió {n_steps!r}.")
+    if not isinstance(kind, str):
+        raise ValueError(f"El nombre de la familia debe ser un texto; se recibió {kind!r}.")
+    dx = 1.6
+    xs = [dx * i for i in range(2 * n_steps + 1)]  # posiciones: z0, f1, z1, f2, …, zK
+    fig, ax = plt.subplots(figsize=(1.25 * len(xs) + 1.5, 3.4))
+    y = 0.0
+    for i, x in enumerate(xs):
+        k = i // 2
+        if i % 2 == 0:
+            node = Circle((x, y), _R * 1.15, facecolor="#ffd9a0" if i == 0 else "white", edgecolor="black",
+                          linewidth=1.4, zorder=3)
+            node.set_gid(f"z{k}")
+            ax.add_patch(node)
+            label = "$z_0$" if k == 0 else (f"$z_{{{k}}}$" if i < len(xs) - 1 else "$z_K$" if n_steps > 1
+                                            else "$z_1$")
+            ax.text(x, y, label, ha="center", va="center", fontsize=11, zorder=4)
+        else:
+            step = k + 1
+            name = f"$f_{{{step}}}$" if i < len(xs) - 2 or n_steps == 1 else "$f_K$"
+            _box(ax, x, y, 0.8, 0.55, name, "#cfe3f7", "paso")
+            sub = f"{step}" if i < len(xs) - 2 or n_steps == 1 else "K"
+            ax.text(x, y - 0.62, f"$-\\log|\\det J_{{{sub}}}|$", ha="center", va="top", fontsize=9,
+                    color="tab:red")
+        if i:
+            r_prev = _R * 1.15 if (i - 1) % 2 == 0 else 0.45
+            r_next = _R * 1.15 if i % 2 == 0 else 0.45
+            _arrow(ax, (xs[i - 1] + r_prev, y), (x - r_next, y), "flujo")
+    if context:
+        hx = (xs[0] + xs[-1]) / 2
+        _box(ax, hx, 1.35, 0.9, 0.5, "$h(x)$", "0.85", "contexto")
+        for i, x in enumerate(xs):
+            if i % 2:
+                _arrow(ax, (hx, 1.1), (x, 0.32), "contexto", style="--", color="tab:blue")
+    ax.text(xs[0], -0.7, "$q_0(z_0\\mid x)$\ngaussiana", ha="center", va="top", fontsize=9)
+    ax.text(xs[-1], -0.7, "$q_K(z_K\\mid x)$", ha="center", va="top", fontsize=9)
+    ax.text((xs[0] + xs[-1]) / 2, -1.45,
+            "$\\log q_K(z_K) = \\log q_0(z_0) - \\sum_k \\log|\\det J_k|$,   $J_k = \\partial f_k / \\partial z_{k-1}$",
+            ha="center", va="top", fontsize=10)
+    ax.set_xlim(xs[0] - 0.8, xs[-1] + 0.8)
+    ax.set_ylim(-2.0, 1.9 if context else 0.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    title = "Flujo normalizador" + (f" {kind}" if kind else "") + ": una cadena de transformaciones invertibles"
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
