@@ -143,3 +143,39 @@ def test_flow_diagram_chain(n_steps, context):
 def test_flow_diagram_rejects_bad_steps(bad):
     with pytest.raises(ValueError, match="pasos del flujo"):
         diagrams.flow_diagram(bad)
+
+
+@pytest.mark.parametrize("kind, n_data, n_arrows", [("sparse", 2, 4), ("denoising", 3, 7), ("contractive", 3, 6)])
+def test_regularized_ae_diagram_draws_its_pipeline(kind, n_data, n_arrows):
+    fig = diagrams.regularized_ae_diagram(kind)
+    ax = fig.axes[0]
+    gids = [p.get_gid() for p in ax.patches]
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert gids.count("dato") == n_data
+    assert gids.count("red") == 2  # codificador y decodificador
+    assert len(arrows) == n_arrows
+    fig.canvas.draw()
+    plt.close(fig)
+
+
+def test_regularized_ae_diagram_details():
+    """El poco denso enciende pocas unidades; el DAE corrompe y compara la salida con la x limpia."""
+    fig = diagrams.regularized_ae_diagram("sparse")
+    units = [p for p in fig.axes[0].patches if isinstance(p, Circle)]
+    active = [u for u in units if u.get_gid() == "activa"]
+    assert len(units) >= 6 and 0 < len(active) < len(units) / 2
+    plt.close(fig)
+    fig = diagrams.regularized_ae_diagram("denoising")
+    ax = fig.axes[0]
+    assert sum(p.get_gid() == "corrupción" for p in ax.patches) == 1
+    compare = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_gid() == "comparación"]
+    assert len(compare) == 1
+    boxes = {t.get_text(): t.get_position() for t in ax.texts}
+    (x0, _), (x1, _) = compare[0]._posA_posB
+    assert abs(x0 - boxes["$x$"][0]) < 0.1 and abs(x1 - boxes["$\\hat x$"][0]) < 0.1  # de x limpia a x̂
+    plt.close(fig)
+    fig = diagrams.regularized_ae_diagram("contractive")
+    assert sum(p.get_gid() == "código" for p in fig.axes[0].patches) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="desconocido"):
+        diagrams.regularized_ae_diagram("vae")

@@ -286,3 +286,89 @@ def flow_diagram(n_steps: int = 3, kind: str = "", context: bool = False) -> Fig
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+REGULARIZED_KINDS = ("sparse", "denoising", "contractive")
+
+
+def regularized_ae_diagram(kind: str) -> Figure:
+    """Esquema de un autocodificador regularizado del capítulo 1: ``"sparse"`` (código con pocas unidades
+    encendidas), ``"denoising"`` (se corrompe x, se reconstruye y se compara con la x **limpia**) o
+    ``"contractive"`` (dos entradas cercanas dan códigos aún más cercanos; se penaliza el jacobiano).
+
+    Las cajas llevan ``gid`` ``"dato"`` (x, x̃, x̂, x + δ), ``"red"`` (codificador y decodificador), ``"corrupción"``
+    (T) o ``"código"``; las unidades del código poco denso son ``Circle`` con ``gid`` ``"activa"`` o ``"inactiva"``;
+    las flechas son ``FancyArrowPatch`` con ``gid`` ``"flujo"`` o ``"comparación"`` (la de la pérdida del DAE).
+    """
+    if kind not in REGULARIZED_KINDS:
+        raise ValueError(f"Autocodificador regularizado desconocido {kind!r}; los disponibles son: "
+                         f"{', '.join(REGULARIZED_KINDS)}.")
+    data, net, noise, code = "0.75", "#cfe3f7", "#f4c7c3", "#ffd9a0"
+    fig, ax = plt.subplots(figsize=(9.2, 3.4))
+
+    def flow(x0, y0, x1, y1, gid="flujo", **kw):
+        return _arrow(ax, (x0, y0), (x1, y1), gid, **kw)
+
+    if kind == "sparse":
+        _box(ax, 0.0, 0.0, 0.7, 0.6, "$x$", data, "dato")
+        _box(ax, 1.6, 0.0, 1.3, 0.6, "codificador", net, "red")
+        ys = [0.35 * (i - 3.5) for i in range(8)]
+        lit = {1, 4, 6}
+        for i, y in enumerate(ys):
+            unit = Circle((3.3, y), 0.13, facecolor=code if i in lit else "white", edgecolor="black",
+                          linewidth=1.2, zorder=3)
+            unit.set_gid("activa" if i in lit else "inactiva")
+            ax.add_patch(unit)
+        ax.text(3.3, ys[-1] + 0.3, "código $h$", ha="center", va="bottom", fontsize=10)
+        _box(ax, 5.0, 0.0, 1.3, 0.6, "decodificador", net, "red")
+        _box(ax, 6.6, 0.0, 0.7, 0.6, "$\\hat x$", data, "dato")
+        for x0, x1 in [(0.4, 0.9), (2.3, 3.1), (3.5, 4.3), (5.7, 6.2)]:
+            flow(x0, 0, x1, 0)
+        ax.text(3.3, -1.75, "pocas unidades encendidas (naranja) por imagen: "
+                "$\\|x-\\hat x\\|^2 + \\lambda \\sum_k w_k \\|h_k\\|$, o solo las $k$ mayores",
+                ha="center", fontsize=9)
+        title = "Autocodificador poco denso: un código grande del que cada dato usa unas pocas unidades"
+        xlim, ylim = (-0.6, 7.2), (-2.0, 1.9)
+    elif kind == "denoising":
+        _box(ax, 0.0, 0.0, 0.7, 0.6, "$x$", data, "dato")
+        _box(ax, 1.3, 0.0, 1.0, 0.6, "$T \\sim \\mu_T$\n(corrupción)", noise, "corrupción")
+        _box(ax, 2.6, 0.0, 0.7, 0.6, "$\\tilde x$", data, "dato")
+        _box(ax, 4.0, 0.0, 1.3, 0.6, "codificador", net, "red")
+        _box(ax, 5.4, 0.0, 0.6, 0.6, "$z$", code, "código")
+        _box(ax, 6.8, 0.0, 1.3, 0.6, "decodificador", net, "red")
+        _box(ax, 8.2, 0.0, 0.7, 0.6, "$\\hat x$", data, "dato")
+        for x0, x1 in [(0.4, 0.75), (1.85, 2.2), (3.0, 3.3), (4.7, 5.05), (5.75, 6.1), (7.5, 7.8)]:
+            flow(x0, 0, x1, 0)
+        flow(0.0, -0.4, 8.2, -0.4, gid="comparación", style="--", color="tab:red", rad=0.25)
+        ax.text(4.1, -1.8, "la pérdida compara $\\hat x$ con la $x$ limpia: "
+                "$\\|x - D_\\theta(E_\\phi(\\tilde x))\\|^2$", ha="center", fontsize=10, color="tab:red")
+        title = "Autocodificador de atenuación de ruido: corromper, codificar, decodificar y comparar con lo limpio"
+        xlim, ylim = (-0.6, 8.8), (-2.0, 0.9)
+    else:
+        _box(ax, 0.0, 0.45, 0.8, 0.5, "$x$", data, "dato")
+        _box(ax, 0.0, -0.45, 0.8, 0.5, "$x + \\delta$", data, "dato")
+        _box(ax, 1.7, 0.0, 1.3, 1.4, "codificador\n$E_\\phi$", net, "red")
+        _box(ax, 3.5, 0.2, 0.9, 0.5, "$z$", code, "código")
+        _box(ax, 3.5, -0.4, 0.9, 0.5, "$z + J_E\\,\\delta$", code, "código")
+        _box(ax, 5.3, 0.0, 1.3, 1.4, "decodificador", net, "red")
+        _box(ax, 7.0, 0.0, 0.7, 0.6, "$\\hat x$", data, "dato")
+        flow(0.45, 0.45, 1.0, 0.45)
+        flow(0.45, -0.45, 1.0, -0.45)
+        flow(2.4, 0.2, 3.0, 0.2)
+        flow(2.4, -0.4, 3.0, -0.4)
+        flow(4.0, 0.0, 4.6, 0.0)
+        flow(6.0, 0.0, 6.6, 0.0)
+        ax.text(0.0, -1.0, "entradas cercanas", ha="center", fontsize=9)
+        ax.text(3.5, -0.95, "códigos aún más cercanos", ha="center", fontsize=9)
+        ax.text(3.5, -1.55, "pérdida: $\\|x-\\hat x\\|^2 + \\lambda\\,\\|J_E(x)\\|_F^2$, "
+                "con $\\|E(x+\\delta) - E(x)\\| \\approx \\|J_E\\,\\delta\\| \\leq \\|J_E\\|_F\\,\\|\\delta\\|$",
+                ha="center", fontsize=9)
+        title = "Autocodificador contractivo: el código apenas se mueve cuando la entrada cambia poco"
+        xlim, ylim = (-0.6, 7.6), (-1.8, 1.0)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
