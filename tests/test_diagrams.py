@@ -179,3 +179,34 @@ def test_regularized_ae_diagram_details():
     plt.close(fig)
     with pytest.raises(ValueError, match="desconocido"):
         diagrams.regularized_ae_diagram("vae")
+
+
+def test_discrete_latent_diagram_nodes_and_arrows():
+    from matplotlib.patches import Circle as _Circle
+    for kind, nodes in (("categorical_vae", {"c", "x"}), ("joint_vae", {"z", "c", "x"})):
+        fig = diagrams.discrete_latent_diagram(kind)
+        ax = fig.axes[0]
+        circles = [p for p in ax.patches if isinstance(p, _Circle)]
+        assert {c.get_gid() for c in circles} == nodes
+        assert [c.get_gid() for c in circles if c.get_facecolor()[0] < 0.9] == ["x"]  # solo x observada
+        p_arrows = [a for a in ax.patches if isinstance(a, FancyArrowPatch) and a.get_gid() == "p"]
+        q_arrows = [a for a in ax.patches if isinstance(a, FancyArrowPatch) and a.get_gid() == "q"]
+        assert len(p_arrows) == len(q_arrows) == len(nodes) - 1
+        plt.close(fig)
+    assert "joint_vae" not in diagrams.KINDS and "joint_vae" not in diagrams._MODELS  # no se queda en el catálogo
+    with pytest.raises(ValueError, match="latentes discretos desconocido"):
+        diagrams.discrete_latent_diagram("vae")
+
+
+def test_kl_decomposition_diagram_three_weighted_terms():
+    fig = diagrams.kl_decomposition_diagram(alpha=1, beta=6, gamma=1)
+    ax = fig.axes[0]
+    assert len([p for p in ax.patches if p.get_gid() == "total"]) == 1
+    assert len([p for p in ax.patches if p.get_gid() == "término"]) == 3
+    assert len([p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_gid() == "flujo"]) == 3
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "información mutua" in texts and "correlación total" in texts and "dimensión a dimensión" in texts
+    assert "\\beta = 6" in texts and "\\alpha = 1" in texts
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no negativos"):
+        diagrams.kl_decomposition_diagram(beta=-1.0)

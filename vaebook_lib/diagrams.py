@@ -77,7 +77,10 @@ def graphical_model(kind: str) -> Figure:
     continuas del generativo p y discontinuas de la inferencia q."""
     if kind not in _MODELS:
         raise ValueError(f"Familia desconocida {kind!r}; las disponibles son: {', '.join(KINDS)}.")
-    spec = _MODELS[kind]
+    return _draw_graphical_model(_MODELS[kind])
+
+
+def _draw_graphical_model(spec: dict) -> Figure:
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     for name, (x, y, label, observed) in spec["nodes"].items():
         circle = Circle((x, y), _R, facecolor="0.75" if observed else "white", edgecolor="black", linewidth=1.4,
@@ -370,5 +373,59 @@ def regularized_ae_diagram(kind: str) -> Figure:
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# Modelos gráficos de los latentes discretos (capítulo 3): mismas convenciones que graphical_model.
+_DISCRETE: dict[str, dict] = {
+    "categorical_vae": dict(
+        title="VAE categórico: $p_\\theta(x\\mid c)\\,\\prod_i \\mathcal{U}(c_i)$ y $q_\\phi(c\\mid x)$",
+        nodes={"c": (0.0, 1.4, "$c$", False), "x": (0.0, 0.0, "$x$", True)},
+        p=[("c", "x")], q=[("x", "c")],
+        plates=[(-0.9, -0.6, 1.8, 2.6, "$N$")],
+    ),
+    "joint_vae": dict(
+        title="JointVAE: $p_\\theta(x\\mid z, c)\\,p(z)\\,p(c)$ y $q_\\phi(z\\mid x)\\,q_\\phi(c\\mid x)$",
+        nodes={"z": (-0.7, 1.4, "$z$", False), "c": (0.7, 1.4, "$c$", False), "x": (0.0, 0.0, "$x$", True)},
+        p=[("z", "x"), ("c", "x")], q=[("x", "z"), ("x", "c")],
+        plates=[(-1.6, -0.6, 3.2, 2.6, "$N$")],
+    ),
+}
+
+
+def discrete_latent_diagram(kind: str = "joint_vae") -> Figure:
+    """Modelo gráfico de un VAE con latentes discretos: ``"categorical_vae"`` (solo el código categórico ``c``)
+    o ``"joint_vae"`` (un código continuo ``z`` y otro categórico ``c``, independientes en la previa y en q)."""
+    if kind not in _DISCRETE:
+        raise ValueError(f"Modelo de latentes discretos desconocido {kind!r}; los disponibles son: "
+                         f"{', '.join(_DISCRETE)}.")
+    return _draw_graphical_model(_DISCRETE[kind])  # el mismo dibujo que el resto de modelos gráficos
+
+
+def kl_decomposition_diagram(alpha: float = 1.0, beta: float = 6.0, gamma: float = 1.0) -> Figure:
+    """La KL media de la ELBO partida en sus tres términos (Chen et al., 2018): información mutua índice-código,
+    correlación total y KL dimensión a dimensión, cada uno con el peso que le da el β-TCVAE."""
+    weights = {"alpha": alpha, "beta": beta, "gamma": gamma}
+    for name, w in weights.items():
+        if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
+            raise ValueError(f"Los pesos deben ser números no negativos; se recibió {name}={w!r}.")
+    fig, ax = plt.subplots(figsize=(8.4, 3.4))
+    _box(ax, 0.0, 2.2, 5.2, 0.6, "$\\mathbb{E}_{p(n)}\\,\\mathrm{KL}(q(z\\mid n)\\,\\|\\,p(z))$"
+         "   (el término KL de la ELBO)", "#ffd9a0", "total")
+    parts = [(-3.0, "información mutua\níndice-código\n$I_q(z; n)$", "\\alpha", alpha),
+             (0.0, "correlación total\n$\\mathrm{KL}(q(z)\\,\\|\\,\\prod_j q(z_j))$", "\\beta", beta),
+             (3.0, "KL dimensión a dimensión\n$\\sum_j \\mathrm{KL}(q(z_j)\\,\\|\\,p(z_j))$", "\\gamma",
+              gamma)]
+    for x, text, symbol, w in parts:
+        _box(ax, x, 0.0, 2.7, 1.0, text, "#cfe3f7", "término")
+        _arrow(ax, (0.55 * x, 1.85), (x, 0.58), "flujo")
+        ax.text(x, -0.85, f"peso ${symbol} = {w:g}$", ha="center", va="center", fontsize=10, color="tab:red")
+    ax.text(-1.5, 0.0, "+", ha="center", va="center", fontsize=16)
+    ax.text(1.5, 0.0, "+", ha="center", va="center", fontsize=16)
+    ax.set_xlim(-4.6, 4.6)
+    ax.set_ylim(-1.2, 2.7)
+    ax.axis("off")
+    ax.set_title("β-TCVAE: la KL en tres términos, cada uno con su peso", fontsize=11)
     fig.tight_layout()
     return fig
