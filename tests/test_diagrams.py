@@ -96,3 +96,19 @@ def test_reparametrization_diagram():
     # el gradiente que fluye va en rojo; el bloqueado, en gris
     assert grad_right[0].get_edgecolor()[0] > 0.7 and grad_right[0].get_edgecolor()[2] < 0.3
     plt.close(fig)
+
+
+@pytest.mark.parametrize("penalty", ["mmd", "sw"])
+def test_wae_sketch_boxes_and_arrows(penalty):
+    from matplotlib.patches import FancyBboxPatch
+    fig = diagrams.wae_sketch(penalty)
+    ax = fig.axes[0]
+    boxes = {p.get_gid() for p in ax.patches if isinstance(p, FancyBboxPatch)}
+    assert boxes == {"x", "Q", "z", "G", "x_hat", "previa", "penalizacion", "coste"}
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_gid() == "flujo"]
+    assert len(arrows) == 8  # la cadena x → Q → z → G → x̂, z y z~ a la penalización, x y x̂ al coste
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert ("MMD" in texts) == (penalty == "mmd") and ("SW" in texts) == (penalty == "sw")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="Penalización desconocida"):
+        diagrams.wae_sketch("kl")

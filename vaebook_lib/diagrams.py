@@ -194,3 +194,41 @@ def reparametrization_diagram() -> Figure:
              ha="center", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
+
+
+_WAE_PENALTIES = {"mmd": "$\\mathrm{MMD}_k(q_\\phi(z),\\, p(z))$", "sw": "$SW_2^2(q_\\phi(z),\\, p(z))$"}
+
+
+def wae_sketch(penalty: str = "mmd") -> Figure:
+    """Esquema del autocodificador de Wasserstein: x → codificador Q → z → decodificador G → x̂, con el coste
+    c(x, x̂) y la penalización que compara los códigos del lote (la posterior agregada) con una muestra de la
+    previa. ``penalty`` es «mmd» (WAE-MMD) o «sw» (SWAE). Las cajas llevan ``gid``: «x», «Q», «z», «G», «x_hat»,
+    «previa», «penalizacion» y «coste»; las flechas, ``gid`` «flujo»."""
+    if penalty not in _WAE_PENALTIES:
+        raise ValueError(f"Penalización desconocida {penalty!r}; las disponibles son: {', '.join(_WAE_PENALTIES)}.")
+    fig, ax = plt.subplots(figsize=(8.4, 3.8))
+    pos = {"x": (0.0, 0.0), "Q": (1.8, 0.0), "z": (3.6, 0.0), "G": (5.4, 0.0), "x_hat": (7.2, 0.0),
+           "previa": (3.6, 2.6), "penalizacion": (5.7, 1.45), "coste": (3.6, -1.5)}
+    labels = {"x": "$x$\n(lote)", "Q": "codificador\n$Q$", "z": "códigos $z = Q(x)$\n(posterior agregada)",
+              "G": "decodificador\n$G$", "x_hat": "$\\hat x = G(z)$",
+              "previa": "previa: $\\tilde z \\sim \\mathcal{N}(0, I)$",
+              "penalizacion": "penalización\n$\\lambda\\,$" + _WAE_PENALTIES[penalty],
+              "coste": "coste $c(x, \\hat x)$"}
+    colors = {"x": "0.75", "Q": "#cfe3f7", "z": "#ffd9a0", "G": "#f7cfcf", "x_hat": "0.9", "previa": "white",
+              "penalizacion": "#e2f0d9", "coste": "#e2f0d9"}
+    widths = {"z": 1.7, "penalizacion": 2.1, "previa": 1.9, "coste": 1.6}
+    for name, (x, y) in pos.items():
+        _box(ax, x, y, widths.get(name, 1.2), 0.75, labels[name], colors[name], name)
+    flow = [((0.62, 0), (1.18, 0)), ((2.42, 0), (2.7, 0)), ((4.5, 0), (4.78, 0)), ((6.02, 0), (6.58, 0)),
+            ((3.9, 0.45), (5.2, 1.02)), ((4.2, 2.2), (5.3, 1.9)),           # z y z~ llegan a la penalización
+            ((0.3, -0.45), (2.75, -1.35)), ((6.9, -0.45), (4.45, -1.35))]  # x y x^ llegan al coste
+    for start, end in flow:
+        _arrow(ax, start, end, "flujo", shrink=0)
+    ax.text(3.6, -2.35, "pérdida = coste + penalización: la previa se compara con todos los códigos del lote "
+            "a la vez, no con cada uno", ha="center", fontsize=8.5)
+    ax.set_xlim(-0.8, 8.0)
+    ax.set_ylim(-2.6, 3.2)
+    ax.axis("off")
+    ax.set_title("WAE-MMD" if penalty == "mmd" else "SWAE", fontsize=11)
+    fig.tight_layout()
+    return fig
