@@ -112,3 +112,19 @@ def test_wae_sketch_boxes_and_arrows(penalty):
     plt.close(fig)
     with pytest.raises(ValueError, match="Penalización desconocida"):
         diagrams.wae_sketch("kl")
+
+
+@pytest.mark.parametrize("layers", [("bloque 1", "bloque 2", "bloque 3"), ("relu1_1",)])
+def test_feature_loss_sketch_boxes_and_arrows(layers):
+    from matplotlib.patches import FancyBboxPatch
+    fig = diagrams.feature_loss_sketch(layers)
+    ax = fig.axes[0]
+    gids = [p.get_gid() for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert {"x", "vae", "x_hat", "phi_x", "phi_x_hat", "perdida"} <= set(gids)
+    assert gids.count("capa") == len(layers)  # una comparación por capa
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_gid() == "flujo"]
+    assert len(arrows) == 5 + 2 * len(layers)  # x → VAE → x̂ → Φ, x → Φ, las dos Φ a cada capa, capas → pérdida
+    plt.close(fig)
+    for bad in ((), "bloque 1", (1, 2)):
+        with pytest.raises(ValueError, match="secuencia no vacía"):
+            diagrams.feature_loss_sketch(bad)

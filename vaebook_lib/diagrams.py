@@ -232,3 +232,39 @@ def wae_sketch(penalty: str = "mmd") -> Figure:
     ax.set_title("WAE-MMD" if penalty == "mmd" else "SWAE", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def feature_loss_sketch(layers: tuple[str, ...] = ("bloque 1", "bloque 2", "bloque 3")) -> Figure:
+    """La pérdida de rasgos del DFC-VAE: x → VAE → x̂, y las dos imágenes pasan por la misma red fija Φ; en cada
+    capa de ``layers`` se comparan Φ_l(x) y Φ_l(x̂). Las cajas llevan ``gid``: «x», «vae», «x_hat», «phi_x»,
+    «phi_x_hat», una «capa» por elemento de ``layers`` y «perdida»; las flechas, ``gid`` «flujo»."""
+    if (isinstance(layers, str) or not layers or not all(isinstance(n, str) and n for n in layers)):
+        raise ValueError(f"layers debe ser una secuencia no vacía de nombres de capa; se recibió {layers!r}.")
+    n = len(layers)
+    fig, ax = plt.subplots(figsize=(8.6, 2.4 + 0.55 * n))
+    top, bottom = 0.9 + 0.55 * n, -0.9
+    mid = (top + bottom) / 2
+    boxes = [("x", 0.0, mid, 1.0, "$x$", "0.75"), ("vae", 1.7, bottom, 1.5, "VAE\n(codificador y\ndecodificador)",
+                                                             "#cfe3f7"),
+             ("x_hat", 3.4, bottom, 1.0, "$\\hat x$", "0.9"),
+             ("phi_x", 5.2, top, 1.5, "red de rasgos $\\Phi$\n(fija)", "#ffd9a0"),
+             ("phi_x_hat", 5.2, bottom, 1.5, "red de rasgos $\\Phi$\n(fija)", "#ffd9a0")]
+    for gid, x, y, w, text, color in boxes:
+        _box(ax, x, y, w, 0.8, text, color, gid)
+    flow = [((0.3, mid - 0.45), (1.2, bottom + 0.1)), ((2.5, bottom), (2.85, bottom)),
+            ((3.95, bottom), (4.4, bottom)), ((0.3, mid + 0.45), (4.4, top))]
+    ys = [top - 0.4 - (top - bottom - 0.8) * (i + 1) / (n + 1) for i in range(n)]   # la primera capa arriba
+    for name, y in zip(layers, ys):
+        _box(ax, 7.35, y, 1.7, 0.42, f"$\\Phi_l$: {name}", "#e2f0d9", "capa")
+        flow += [((5.97, top - 0.1), (6.48, y + 0.08)), ((5.97, bottom + 0.1), (6.48, y - 0.08))]
+    flow.append(((7.35, min(ys) - 0.26), (7.35, bottom - 0.62)))             # las capas se suman en la pérdida
+    _box(ax, 7.35, bottom - 0.9, 3.1, 0.5,
+         "$\\sum_l \\|\\Phi_l(x) - \\Phi_l(\\hat x)\\|^2 / (2 C_l H_l W_l)$", "white", "perdida")
+    for start, end in flow:
+        _arrow(ax, start, end, "flujo", shrink=0)
+    ax.set_xlim(-0.7, 9.2)
+    ax.set_ylim(bottom - 1.3, top + 0.7)
+    ax.axis("off")
+    ax.set_title("DFC-VAE: se comparan las activaciones de una red fija, no los píxeles", fontsize=10)
+    fig.tight_layout()
+    return fig
