@@ -11,7 +11,7 @@ from vaebook_lib import diagrams  # noqa: E402
 # familia -> (nodos, observados, flechas de p, flechas de q)
 EXPECTED = {
     "vae": (2, 1, 1, 1),
-    "cvae": (3, 2, 2, 2),
+    "cvae": (3, 2, 3, 2),
     "adgm": (3, 1, 3, 3),
     "structured_vae": (3, 1, 2, 3),
     "vq_vae": (3, 1, 2, 1),
@@ -210,3 +210,35 @@ def test_kl_decomposition_diagram_three_weighted_terms():
     plt.close(fig)
     with pytest.raises(ValueError, match="no negativos"):
         diagrams.kl_decomposition_diagram(beta=-1.0)
+
+
+@pytest.mark.parametrize("penalty", ["mmd", "sw"])
+def test_wae_sketch_boxes_and_arrows(penalty):
+    from matplotlib.patches import FancyBboxPatch
+    fig = diagrams.wae_sketch(penalty)
+    ax = fig.axes[0]
+    boxes = {p.get_gid() for p in ax.patches if isinstance(p, FancyBboxPatch)}
+    assert boxes == {"x", "Q", "z", "G", "x_hat", "previa", "penalizacion", "coste"}
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_gid() == "flujo"]
+    assert len(arrows) == 8  # la cadena x → Q → z → G → x̂, z y z~ a la penalización, x y x̂ al coste
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert ("MMD" in texts) == (penalty == "mmd") and ("SW" in texts) == (penalty == "sw")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="Penalización desconocida"):
+        diagrams.wae_sketch("kl")
+
+
+@pytest.mark.parametrize("layers", [("bloque 1", "bloque 2", "bloque 3"), ("relu1_1",)])
+def test_feature_loss_sketch_boxes_and_arrows(layers):
+    from matplotlib.patches import FancyBboxPatch
+    fig = diagrams.feature_loss_sketch(layers)
+    ax = fig.axes[0]
+    gids = [p.get_gid() for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert {"x", "vae", "x_hat", "phi_x", "phi_x_hat", "perdida"} <= set(gids)
+    assert gids.count("capa") == len(layers)  # una comparación por capa
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_gid() == "flujo"]
+    assert len(arrows) == 5 + 2 * len(layers)  # x → VAE → x̂ → Φ, x → Φ, las dos Φ a cada capa, capas → pérdida
+    plt.close(fig)
+    for bad in ((), "bloque 1", (1, 2)):
+        with pytest.raises(ValueError, match="secuencia no vacía"):
+            diagrams.feature_loss_sketch(bad)

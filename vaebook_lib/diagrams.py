@@ -26,9 +26,9 @@ _MODELS: dict[str, dict] = {
         plates=[(-0.9, -0.6, 1.8, 2.6, "$N$")],
     ),
     "cvae": dict(
-        title="CVAE: $p_\\theta(x\\mid z, y)\\,p(z)$ y $q_\\phi(z\\mid x, y)$",
+        title="CVAE: $p_\\theta(x\\mid z, y)\\,p_\\theta(z\\mid y)$ y $q_\\phi(z\\mid x, y)$",
         nodes={"z": (0.0, 1.4, "$z$", False), "y": (1.4, 1.4, "$y$", True), "x": (0.7, 0.0, "$x$", True)},
-        p=[("z", "x"), ("y", "x")], q=[("x", "z"), ("y", "z")],
+        p=[("z", "x"), ("y", "x"), ("y", "z")], q=[("x", "z"), ("y", "z")],
         plates=[(-0.9, -0.6, 3.2, 2.6, "$N$")],
     ),
     "adgm": dict(
@@ -427,5 +427,79 @@ def kl_decomposition_diagram(alpha: float = 1.0, beta: float = 6.0, gamma: float
     ax.set_ylim(-1.2, 2.7)
     ax.axis("off")
     ax.set_title("β-TCVAE: la KL en tres términos, cada uno con su peso", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+_WAE_PENALTIES = {"mmd": "$\\mathrm{MMD}_k(q_\\phi(z),\\, p(z))$", "sw": "$SW_2^2(q_\\phi(z),\\, p(z))$"}
+
+
+def wae_sketch(penalty: str = "mmd") -> Figure:
+    """Esquema del autocodificador de Wasserstein: x → codificador Q → z → decodificador G → x̂, con el coste
+    c(x, x̂) y la penalización que compara los códigos del lote (la posterior agregada) con una muestra de la
+    previa. ``penalty`` es «mmd» (WAE-MMD) o «sw» (SWAE). Las cajas llevan ``gid``: «x», «Q», «z», «G», «x_hat»,
+    «previa», «penalizacion» y «coste»; las flechas, ``gid`` «flujo»."""
+    if penalty not in _WAE_PENALTIES:
+        raise ValueError(f"Penalización desconocida {penalty!r}; las disponibles son: {', '.join(_WAE_PENALTIES)}.")
+    fig, ax = plt.subplots(figsize=(8.4, 3.8))
+    pos = {"x": (0.0, 0.0), "Q": (1.8, 0.0), "z": (3.6, 0.0), "G": (5.4, 0.0), "x_hat": (7.2, 0.0),
+           "previa": (3.6, 2.6), "penalizacion": (5.7, 1.45), "coste": (3.6, -1.5)}
+    labels = {"x": "$x$\n(lote)", "Q": "codificador\n$Q$", "z": "códigos $z = Q(x)$\n(posterior agregada)",
+              "G": "decodificador\n$G$", "x_hat": "$\\hat x = G(z)$",
+              "previa": "previa: $\\tilde z \\sim \\mathcal{N}(0, I)$",
+              "penalizacion": "penalización\n$\\lambda\\,$" + _WAE_PENALTIES[penalty],
+              "coste": "coste $c(x, \\hat x)$"}
+    colors = {"x": "0.75", "Q": "#cfe3f7", "z": "#ffd9a0", "G": "#f7cfcf", "x_hat": "0.9", "previa": "white",
+              "penalizacion": "#e2f0d9", "coste": "#e2f0d9"}
+    widths = {"z": 1.7, "penalizacion": 2.1, "previa": 1.9, "coste": 1.6}
+    for name, (x, y) in pos.items():
+        _box(ax, x, y, widths.get(name, 1.2), 0.75, labels[name], colors[name], name)
+    flow = [((0.62, 0), (1.18, 0)), ((2.42, 0), (2.7, 0)), ((4.5, 0), (4.78, 0)), ((6.02, 0), (6.58, 0)),
+            ((3.9, 0.45), (5.2, 1.02)), ((4.2, 2.2), (5.3, 1.9)),           # z y z~ llegan a la penalización
+            ((0.3, -0.45), (2.75, -1.35)), ((6.9, -0.45), (4.45, -1.35))]  # x y x^ llegan al coste
+    for start, end in flow:
+        _arrow(ax, start, end, "flujo", shrink=0)
+    ax.text(3.6, -2.35, "pérdida = coste + penalización: la previa se compara con todos los códigos del lote "
+            "a la vez, no con cada uno", ha="center", fontsize=8.5)
+    ax.set_xlim(-0.8, 8.0)
+    ax.set_ylim(-2.6, 3.2)
+    ax.axis("off")
+    ax.set_title("WAE-MMD" if penalty == "mmd" else "SWAE", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def feature_loss_sketch(layers: tuple[str, ...] = ("bloque 1", "bloque 2", "bloque 3")) -> Figure:
+    """La pérdida de rasgos del DFC-VAE: x → VAE → x̂, y las dos imágenes pasan por la misma red fija Φ; en cada
+    capa de ``layers`` se comparan Φ_l(x) y Φ_l(x̂). Las cajas llevan ``gid``: «x», «vae», «x_hat», «phi_x»,
+    «phi_x_hat», una «capa» por elemento de ``layers`` y «perdida»; las flechas, ``gid`` «flujo»."""
+    if (isinstance(layers, str) or not layers or not all(isinstance(n, str) and n for n in layers)):
+        raise ValueError(f"layers debe ser una secuencia no vacía de nombres de capa; se recibió {layers!r}.")
+    n = len(layers)
+    fig, ax = plt.subplots(figsize=(8.6, 2.4 + 0.55 * n))
+    top, bottom = 0.9 + 0.55 * n, -0.9
+    mid = (top + bottom) / 2
+    boxes = [("x", 0.0, mid, 1.0, "$x$", "0.75"), ("vae", 1.7, bottom, 1.5, "VAE\n(codificador y\ndecodificador)",
+                                                             "#cfe3f7"),
+             ("x_hat", 3.4, bottom, 1.0, "$\\hat x$", "0.9"),
+             ("phi_x", 5.2, top, 1.5, "red de rasgos $\\Phi$\n(fija)", "#ffd9a0"),
+             ("phi_x_hat", 5.2, bottom, 1.5, "red de rasgos $\\Phi$\n(fija)", "#ffd9a0")]
+    for gid, x, y, w, text, color in boxes:
+        _box(ax, x, y, w, 0.8, text, color, gid)
+    flow = [((0.3, mid - 0.45), (1.2, bottom + 0.1)), ((2.5, bottom), (2.85, bottom)),
+            ((3.95, bottom), (4.4, bottom)), ((0.3, mid + 0.45), (4.4, top))]
+    ys = [top - 0.4 - (top - bottom - 0.8) * (i + 1) / (n + 1) for i in range(n)]   # la primera capa arriba
+    for name, y in zip(layers, ys):
+        _box(ax, 7.35, y, 1.7, 0.42, f"$\\Phi_l$: {name}", "#e2f0d9", "capa")
+        flow += [((5.97, top - 0.1), (6.48, y + 0.08)), ((5.97, bottom + 0.1), (6.48, y - 0.08))]
+    flow.append(((7.35, min(ys) - 0.26), (7.35, bottom - 0.62)))             # las capas se suman en la pérdida
+    _box(ax, 7.35, bottom - 0.9, 3.1, 0.5,
+         "$\\sum_l \\|\\Phi_l(x) - \\Phi_l(\\hat x)\\|^2 / (2 C_l H_l W_l)$", "white", "perdida")
+    for start, end in flow:
+        _arrow(ax, start, end, "flujo", shrink=0)
+    ax.set_xlim(-0.7, 9.2)
+    ax.set_ylim(bottom - 1.3, top + 0.7)
+    ax.axis("off")
+    ax.set_title("DFC-VAE: se comparan las activaciones de una red fija, no los píxeles", fontsize=10)
     fig.tight_layout()
     return fig
