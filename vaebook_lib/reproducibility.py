@@ -28,7 +28,7 @@ import torch
 from .bench import git_commit, machine_info
 from .config import Profile, get_device, get_profile, set_seed
 from .data import binarize, load_mnist
-from .losses import check_images
+from .data.checks import check_images
 from .metrics import log_likelihood_is
 from .models import MODELS, Model
 from .train import evaluate, fit
