@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 from vaebook_lib import distributed
-from vaebook_lib.distributed_demo import command, environment, free_port, main
+from vaebook_lib.experiments.distributed_demo import command, environment, free_port, main
 from vaebook_lib.models import AE, load
 from vaebook_lib.train import fit
 

@@ -1,8 +1,8 @@
 """Paralelismo de datos con ``DistributedDataParallel`` (DDP): el mismo ``fit`` en varios procesos.
 
 Con ``torchrun --nproc_per_node=N`` (o ``python -m torch.distributed.run``) cada proceso recibe en su entorno
-``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` y ``MASTER_PORT``. ``fit`` lo detecta con
-:func:`launched` y entonces:
+``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` y ``MASTER_PORT``. ``fit`` pide a :func:`join` el
+:class:`Context` de su proceso, la envoltura que le oculta todo lo que sigue; si :func:`launched`, el contexto:
 
 - abre el grupo de procesos (``gloo`` en CPU, ``nccl`` en GPU, un proceso por GPU: ``cuda:LOCAL_RANK``);
 - envuelve el modelo en DDP, que promedia los gradientes de todos los procesos en cada paso;
