@@ -90,3 +90,14 @@ def test_fast_binarization_quantum_odd_sizes_and_independent_neighbours():
     assert (corr - torch.eye(4)).abs().max() < 0.015            # 0 esperado; desviación típica ~0.0022
     counts = b.sum(1).long().bincount(minlength=5).double() / len(b)    # binomial(4, 1/2)
     assert (counts - torch.tensor([1, 4, 6, 4, 1]) / 16).abs().max() < 0.01
+
+
+def test_binarize_transform_draws_anew_each_batch_with_its_generator():
+    from vaebook_lib.data.transforms import Binarize, binarize_fast
+
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    transform = Binarize(torch.Generator().manual_seed(3))
+    first, second = transform(x), transform(x)
+    gen = torch.Generator().manual_seed(3)
+    assert torch.equal(first, binarize_fast(x, gen)) and torch.equal(second, binarize_fast(x, gen))
+    assert not torch.equal(first, second)                      # un sorteo nuevo por lote
