@@ -101,3 +101,18 @@ def test_binarize_transform_draws_anew_each_batch_with_its_generator():
     gen = torch.Generator().manual_seed(3)
     assert torch.equal(first, binarize_fast(x, gen)) and torch.equal(second, binarize_fast(x, gen))
     assert not torch.equal(first, second)                      # un sorteo nuevo por lote
+
+
+def test_off_cpu_the_loss_is_checked_once_per_epoch():
+    """En GPU no se sincroniza en cada paso: la pérdida se comprueba en la media de la época (sin GPU aquí, se
+    pide la política de un dispositivo que no es la CPU)."""
+    from vaebook_lib.train import NonFiniteCheck
+
+    check = NonFiniteCheck(torch.device("cuda"))
+    model = AE(hidden=(8,))
+    check.step(torch.tensor(float("nan")), 0, 3)               # ninguna sincronización por paso
+    check.epoch({"loss": 1.0}, model, 0)
+    with pytest.raises(FloatingPointError, match="época 2: pruebe"):
+        check.epoch({"loss": float("inf"), "kl": 0.0}, model, 1)
+    with pytest.raises(FloatingPointError, match="paso 3"):
+        NonFiniteCheck(torch.device("cpu")).step(torch.tensor(float("nan")), 0, 3)
