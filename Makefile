@@ -43,7 +43,7 @@ browser: $(STAMP)
 # de los widgets, y en la portada y la primera página de cada capítulo, imágenes, matemáticas y errores de JS,
 # con una captura de cada una en _build/screenshots.
 book: $(STAMP) data browser
-	@VAEBOOK_PROFILE=$(VAEBOOK_PROFILE) $(PY) -m vaebook_lib.record --announce
+	@VAEBOOK_PROFILE=$(VAEBOOK_PROFILE) $(PY) -m vaebook_lib.experiments.record --announce
 	@$(PY) tools/book_cache.py _build/.jupyter_cache $(VAEBOOK_PROFILE)
 	bash tools/vendor-js.sh _build/vendor-static
 	VAEBOOK_PROFILE=$(VAEBOOK_PROFILE) VAEBOOK_PROGRESS=0 $(VENV)/bin/jupyter-book build . -W --keep-going

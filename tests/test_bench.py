@@ -5,7 +5,7 @@ import nbformat
 import pytest
 import torch
 
-from vaebook_lib import bench
+from vaebook_lib.experiments import bench
 
 
 def test_flops_of_the_mlp_vae_match_the_hand_count():
@@ -103,3 +103,21 @@ def test_cpu_clock_is_accepted_on_cpu_only():
     assert rec["clock"] == "cpu" and rec["fit_eps_best"] > 0
     with pytest.raises(ValueError, match="Reloj"):
         bench.measure_loop(rounds=1, clock="sundial")
+
+
+@pytest.mark.parametrize("module", ["vaebook_lib.bench", "vaebook_lib.experiments.bench",
+                                    "vaebook_lib.experiments.record", "vaebook_lib.experiments.reproducibility",
+                                    "vaebook_lib.experiments.distributed_demo"])
+def test_programs_keep_their_python_m_entry_points(module):
+    """Los programas viven en vaebook_lib.experiments; «python -m vaebook_lib.bench» (la orden documentada) sigue
+    funcionando y no repite nada: solo llama a experiments.bench.main."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, env=env,
+                       cwd=root, timeout=120)
+    assert r.returncode == 0 and "usage" in r.stdout, r.stderr[-2000:]

@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 from vaebook_lib import distributed
-from vaebook_lib.distributed_demo import command, environment, free_port, main
+from vaebook_lib.experiments.distributed_demo import command, environment, free_port, main
 from vaebook_lib.models import AE, load
 from vaebook_lib.train import fit
 
@@ -139,3 +139,21 @@ def test_wrapper_returns_the_models_named_output(tmp_path, monkeypatch):
         assert distributed.wrap(model, torch.device("cpu")).find_unused_parameters
     finally:
         dist.destroy_process_group()
+
+
+def test_without_torchrun_the_context_is_one_plain_process(monkeypatch):
+    """La envoltura que usa fit: sin torchrun, cada método hace lo que haría un bucle corriente."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    ctx = distributed.join("cpu")
+    assert (ctx.rank, ctx.world_size, ctx.device) == (0, 1, torch.device("cpu")) and not ctx.distributed
+    model = AE(hidden=(8,), latent_dim=2)
+    assert ctx.wrap(model) is model and ctx.any(True) and not ctx.any(False)
+    x, y = torch.rand(5, 3), torch.arange(5)
+    assert ctx.part(x, y) == (x, y) and ctx.examples_per_process(5) == 5
+    gen = torch.Generator().manual_seed(0)
+    assert ctx.noise_generator(0, gen) is gen                 # en CPU, el mismo generador que baraja
+    means, count = ctx.means({"loss": torch.tensor(6.0), "kl": 3.0}, 4)
+    assert means == {"loss": 1.5, "kl": 0.75} and count == 4
+    got = [b[0] for b in ctx.batches((x,), 2, torch.Generator().manual_seed(1))]
+    order = torch.randperm(5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(torch.cat(got), x[order]) and [len(b) for b in got] == [2, 2, 1]

@@ -101,7 +101,7 @@ def test_bad_input_raises_spanish_value_error(bad, word):
 
 
 def test_in_unit_interval_catches_every_bad_value_in_one_pass():
-    from vaebook_lib.losses import in_unit_interval
+    from vaebook_lib.data.checks import in_unit_interval
     x = torch.rand(64, 784)
     assert in_unit_interval(x) and in_unit_interval(torch.empty(0, 3)) and in_unit_interval(torch.tensor([-0.0, 1.0]))
     for bad in (float("nan"), float("inf"), -float("inf"), 1 + 2 ** -23, -1e-38):

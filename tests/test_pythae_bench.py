@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from vaebook_lib import bench
-from vaebook_lib.pythae_bench import measure_pythae
+from vaebook_lib.experiments import bench
+from vaebook_lib.experiments.pythae_bench import measure_pythae
 
 
 def test_without_pythae_the_bench_says_so(monkeypatch):

@@ -1,10 +1,11 @@
-"""El registro de una ejecución del libro (vaebook_lib.record) y su lectura desde el texto (report.recorded)."""
+"""El registro de una ejecución del libro (vaebook_lib.experiments.record) y su lectura desde el texto (report.recorded)."""
 import json
 
 import nbformat
 import pytest
 
-from vaebook_lib import record, report
+from vaebook_lib import report
+from vaebook_lib.experiments import record
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import torch
 from torch.distributions import Bernoulli
 
 from conftest import needs_mnist
-from vaebook_lib import reproducibility as R
+from vaebook_lib.experiments import reproducibility as R
 from vaebook_lib.config import PROFILES
 from vaebook_lib.metrics import log_likelihood_is
 from vaebook_lib.models import MODELS

@@ -61,10 +61,10 @@ def test_non_finite_loss_stops_at_the_step_and_restores_validation():
 
 
 def test_fast_binarization_has_the_bernoulli_law():
-    from vaebook_lib.train import _binarize_fast
+    from vaebook_lib.data.transforms import binarize_fast
 
     p = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0]).expand(20000, 5)
-    b = _binarize_fast(p, torch.Generator().manual_seed(0))
+    b = binarize_fast(p, torch.Generator().manual_seed(0))
     assert set(b.unique().tolist()) <= {0.0, 1.0} and b.dtype == p.dtype
     freq = b.mean(0)
     assert freq[0] == 0 and freq[-1] == 1                       # los extremos son deterministas
@@ -73,20 +73,46 @@ def test_fast_binarization_has_the_bernoulli_law():
 
 
 def test_fast_binarization_quantum_odd_sizes_and_independent_neighbours():
-    from vaebook_lib.train import _binarize_fast
+    from vaebook_lib.data.transforms import binarize_fast
 
     gen = torch.Generator().manual_seed(1)
     # P(1) = ceil(65536 p) / 65536: con p por debajo de 1/65536 sale 1 con probabilidad exactamente 1/65536
-    tiny = _binarize_fast(torch.full((4_000_000,), 1e-7), gen)
+    tiny = binarize_fast(torch.full((4_000_000,), 1e-7), gen)
     assert 20 <= tiny.sum() <= 110                               # media 61, 6 sigmas
-    half = _binarize_fast(torch.full((400_000,), 0.3, dtype=torch.float16), gen)  # la suma va en float32
+    half = binarize_fast(torch.full((400_000,), 0.3, dtype=torch.float16), gen)  # la suma va en float32
     assert half.dtype == torch.float16 and abs(half.float().mean().item() - 0.3) < 0.004
     for shape in [(3, 5), (1,), (7, 1, 3, 3)]:                   # tamaños que no son múltiplo de 4
-        b = _binarize_fast(torch.rand(shape, generator=gen, dtype=torch.float64), gen)
+        b = binarize_fast(torch.rand(shape, generator=gen, dtype=torch.float64), gen)
         assert b.shape == shape and b.dtype == torch.float64
     # cuatro píxeles seguidos salen del mismo número de 64 bits: han de ser independientes
-    b = _binarize_fast(torch.full((200_000, 4), 0.5), gen)
+    b = binarize_fast(torch.full((200_000, 4), 0.5), gen)
     corr = torch.corrcoef(b.T)
     assert (corr - torch.eye(4)).abs().max() < 0.015            # 0 esperado; desviación típica ~0.0022
     counts = b.sum(1).long().bincount(minlength=5).double() / len(b)    # binomial(4, 1/2)
     assert (counts - torch.tensor([1, 4, 6, 4, 1]) / 16).abs().max() < 0.01
+
+
+def test_binarize_transform_draws_anew_each_batch_with_its_generator():
+    from vaebook_lib.data.transforms import Binarize, binarize_fast
+
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    transform = Binarize(torch.Generator().manual_seed(3))
+    first, second = transform(x), transform(x)
+    gen = torch.Generator().manual_seed(3)
+    assert torch.equal(first, binarize_fast(x, gen)) and torch.equal(second, binarize_fast(x, gen))
+    assert not torch.equal(first, second)                      # un sorteo nuevo por lote
+
+
+def test_off_cpu_the_loss_is_checked_once_per_epoch():
+    """En GPU no se sincroniza en cada paso: la pérdida se comprueba en la media de la época (sin GPU aquí, se
+    pide la política de un dispositivo que no es la CPU)."""
+    from vaebook_lib.train import NonFiniteCheck
+
+    check = NonFiniteCheck(torch.device("cuda"))
+    model = AE(hidden=(8,))
+    check.step(torch.tensor(float("nan")), 0, 3)               # ninguna sincronización por paso
+    check.epoch({"loss": 1.0}, model, 0)
+    with pytest.raises(FloatingPointError, match="época 2: pruebe"):
+        check.epoch({"loss": float("inf"), "kl": 0.0}, model, 1)
+    with pytest.raises(FloatingPointError, match="paso 3"):
+        NonFiniteCheck(torch.device("cpu")).step(torch.tensor(float("nan")), 0, 3)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from .data.batches import binarize
+from .data.transforms import binarize
 from .data.vision import ImageData
 from .feature_net import dfc_feature_net
 from .metrics import frechet_distance, frechet_interval, knn_accuracy, log_likelihood_is, precision_recall

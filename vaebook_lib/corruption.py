@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .losses import in_unit_interval
+from .data.checks import in_unit_interval
 
 CORRUPTIONS = ("gaussian", "mask", "salt_pepper")
 

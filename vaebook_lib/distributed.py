@@ -1,8 +1,8 @@
 """Paralelismo de datos con ``DistributedDataParallel`` (DDP): el mismo ``fit`` en varios procesos.
 
 Con ``torchrun --nproc_per_node=N`` (o ``python -m torch.distributed.run``) cada proceso recibe en su entorno
-``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` y ``MASTER_PORT``. ``fit`` lo detecta con
-:func:`launched` y entonces:
+``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` y ``MASTER_PORT``. ``fit`` pide a :func:`join` el
+:class:`Context` de su proceso, la envoltura que le oculta todo lo que sigue; si :func:`launched`, el contexto:
 
 - abre el grupo de procesos (``gloo`` en CPU, ``nccl`` en GPU, un proceso por GPU: ``cuda:LOCAL_RANK``);
 - envuelve el modelo en DDP, que promedia los gradientes de todos los procesos en cada paso;
@@ -24,13 +24,20 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from .config import get_device
+from .data.batches import batches
+
 TIMEOUT_ENV = "VAEBOOK_DDP_TIMEOUT"      # segundos que una operación colectiva espera antes de fallar
 UNUSED_ENV = "VAEBOOK_DDP_FIND_UNUSED"   # «1» si el modelo tiene parámetros que algunos pasos no usan
 
 
 @dataclass(frozen=True)
 class Context:
-    """Lugar de este proceso en el grupo: su rango, el número de procesos y su dispositivo."""
+    """Lugar de este proceso en el grupo: su rango, el número de procesos y su dispositivo.
+
+    Es también la envoltura con la que ``fit`` se despreocupa de DDP (:func:`join`): sin ``torchrun`` describe un
+    único proceso (``world_size == 1``) y cada método hace lo que haría un bucle corriente.
+    """
 
     rank: int
     world_size: int
@@ -40,6 +47,61 @@ class Context:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """El modelo que se llama en cada paso: envuelto en DDP (:func:`wrap`) o, en un solo proceso, él mismo."""
+        return wrap(model, self.device) if self.distributed else model
+
+    def noise_generator(self, seed: int, shared: torch.Generator) -> torch.Generator:
+        """El generador del ruido del entrenamiento (la binarización), en el dispositivo de los lotes.
+
+        En un solo proceso, ``shared`` (el de ``set_seed``) si el dispositivo es la CPU. Con varios, la permutación
+        se sortea con la semilla común (``shared``) pero el ruido del modelo (reparametrización, binarización) debe
+        ser distinto en cada proceso, o todos sumarían el mismo ruido: cada uno siembra el suyo.
+        """
+        if self.distributed:
+            torch.manual_seed(seed + 1_000_003 * self.rank)
+            return torch.Generator(self.device).manual_seed(seed + 1_000_003 * self.rank)
+        return shared if self.device.type == "cpu" else torch.Generator(self.device).manual_seed(seed)
+
+    def examples_per_process(self, n: int) -> int:
+        """Ejemplos que recorre cada proceso en una época (el reparto de :func:`shard`)."""
+        return -(-n // self.world_size)
+
+    def batches(self, tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch.Generator):
+        """Los lotes barajados de una época de este proceso: todos en un solo proceso, su parte (:func:`shard`)
+        con varios."""
+        if not self.distributed:
+            return batches(*tensors, batch_size=batch_size, shuffle=True, generator=generator)
+        idx = shard(len(tensors[0]), self.rank, self.world_size, generator).to(self.device)
+        return (tuple(t[i] for t in tensors) for i in idx.split(batch_size))
+
+    def part(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """La parte de un conjunto (la validación) que evalúa este proceso; las sumas se juntan con :meth:`means`."""
+        if not self.distributed:
+            return x, y
+        if len(x) < self.world_size:
+            raise ValueError(f"La validación necesita al menos un ejemplo por proceso ({self.world_size}).")
+        return x[self.rank::self.world_size], (y[self.rank::self.world_size] if y is not None else None)
+
+    def means(self, sums: dict[str, torch.Tensor | float], count: int) -> tuple[dict[str, float], int]:
+        """Medias de ``sums`` (sumas sobre los ``count`` ejemplos de este proceso) sobre los ejemplos de todos los
+        procesos, y cuántos son: una sola operación colectiva (ninguna en un solo proceso)."""
+        totals = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=self.device) for v in sums.values()]
+                             + [torch.tensor(float(count), dtype=torch.float64, device=self.device)])
+        *totals, total = all_reduce_sum(totals).tolist()
+        return {k: v / total for k, v in zip(sums, totals)}, int(total)
+
+    def any(self, flag: bool) -> bool:
+        """``True`` en todos los procesos si alguno lo pide (para parar a la vez: si no, los demás esperarían para
+        siempre)."""
+        if not self.distributed:
+            return flag
+        return bool(all_reduce_sum(torch.tensor([float(flag)], device=self.device)).item())
 
 
 def launched() -> bool:
@@ -73,7 +135,7 @@ def setup(device: str | torch.device | None = None) -> Context | None:
     if "RANK" not in os.environ:
         raise ValueError("WORLD_SIZE > 1 pero falta RANK: lance el programa con torchrun "
                          "(python -m torch.distributed.run).")
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    rank = int(os.environ["RANK"])
     local = int(os.environ.get("LOCAL_RANK", rank))
     kind = torch.device(device).type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cuda":
@@ -89,6 +151,16 @@ def setup(device: str | torch.device | None = None) -> Context | None:
                                 **({"device_id": dev} if kind == "cuda" else {}))
         atexit.register(cleanup)
     return Context(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local, device=dev)
+
+
+def join(device: str | torch.device | None = None) -> Context:
+    """El :class:`Context` de este proceso (lo que ``fit`` usa): el de :func:`setup` con ``torchrun`` o, sin él, un
+    único proceso en ``device`` (por defecto, :func:`~vaebook_lib.config.get_device`)."""
+    ctx = setup(device)  # None sin torchrun: ni grupo de procesos ni coste alguno
+    if ctx is not None:
+        return ctx
+    return Context(rank=0, world_size=1, local_rank=0,
+                   device=torch.device(device) if device is not None else get_device())
 
 
 def cleanup() -> None:

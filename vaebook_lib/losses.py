@@ -1,4 +1,5 @@
-"""Términos de pérdida compartidos por varios modelos.
+"""Términos de pérdida compartidos por varios modelos (las comprobaciones de los datos están en
+:mod:`vaebook_lib.data.checks`).
 
 Convenio único del libro: cada término se **suma sobre las dimensiones de los datos** (o del latente) y se
 **promedia sobre el lote** fuera de aquí; un peso solo aparece donde el artículo lo tiene, con su nombre.
@@ -6,7 +7,7 @@ Convenio único del libro: cada término se **suma sobre las dimensiones de los 
 from __future__ import annotations
 
 import torch
-from torch.distributions import Bernoulli, Distribution, Independent, Normal, kl_divergence
+from torch.distributions import Bernoulli, Distribution, Independent, Normal
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -41,41 +42,6 @@ def kl_to_standard_normal(q: Normal) -> torch.Tensor:
     two_l = 2 * q.scale.log()
     var_term = torch.where(two_l > 80, two_l.exp(), torch.expm1(two_l) - two_l)
     return 0.5 * (q.loc.square() + var_term).sum(-1)
-
-
-def in_unit_interval(x: torch.Tensor) -> bool:
-    """¿Todos los valores de ``x`` están en [0, 1]? Falso también con NaN o infinitos.
-
-    Una sola pasada de reducción (``aminmax``, que propaga los NaN) en vez de una máscara booleana por condición:
-    en un lote de 128 imágenes cuesta unas 20 veces menos que ``isfinite(x).all()`` y las comparaciones.
-    """
-    if not x.numel():
-        return True
-    lo, hi = x.aminmax()
-    return bool((lo >= 0) & (hi <= 1))
-
-
-def check_images(x: torch.Tensor, shape: tuple[int, ...], binary: bool = False, name: str = "x") -> None:
-    """Comprueba la forma, la ausencia de NaN/inf y el rango [0, 1] (o {0, 1}) de un lote de imágenes.
-
-    Se llama en cada paso de entrenamiento, así que el camino sin errores hace dos pasadas baratas
-    (``aminmax`` y, si se pide binario, la parte fraccionaria); el diagnóstico fino solo se calcula al fallar.
-    """
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} debe ser un tensor de PyTorch; se recibió {type(x).__name__}.")
-    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
-        raise ValueError(f"{name} debe tener forma (lote, {', '.join(map(str, shape))}); "
-                         f"se recibió {tuple(x.shape)}.")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} debe ser de coma flotante con intensidades en [0, 1]; se recibió {x.dtype} "
-                         "(si son bytes de 0 a 255, divida entre 255).")
-    if not in_unit_interval(x):
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name} contiene NaN o valores infinitos.")
-        raise ValueError(f"{name} debe estar en [0, 1]; se recibió el rango [{x.min():.3g}, {x.max():.3g}].")
-    # En [0, 1], binario equivale a parte fraccionaria nula (frac(1) = frac(0) = 0).
-    if binary and x.numel() and torch.count_nonzero(torch.frac(x)):
-        raise ValueError(f"Con verosimilitud de Bernoulli, {name} debe ser binario (0 o 1): binarícelo antes.")
 
 
 def kl_warmup_weight(progress: float, warmup: float) -> float:

@@ -64,9 +64,9 @@ def glue(name: str, value, *, quiet: bool | None = None):
 
 def recorded(notebook: str, name: str, profile: str = "full"):
     """La cifra ``name`` que el cuaderno ``notebook`` (p. ej. ``"book/02_vae/08_covarianza_completa.ipynb"``) pegó
-    en la ejecución registrada del perfil ``profile`` (:mod:`vaebook_lib.record`), o ``None`` si el registro aún
+    en la ejecución registrada del perfil ``profile`` (:mod:`vaebook_lib.experiments.record`), o ``None`` si el registro aún
     no la trae. Sirve para que el texto cite, y compruebe, lo que solo se ve a escala completa."""
-    from .record import load
+    from .experiments.record import load
 
     rec = load(profile)
     entry = (rec or {}).get("notebooks", {}).get(notebook)

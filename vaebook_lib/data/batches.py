@@ -1,23 +1,9 @@
-"""Lotes como cortes de tensores (sin Python por ejemplo en el camino caliente) y binarización dinámica."""
+"""Lotes como cortes de tensores (sin Python por ejemplo en el camino caliente)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import torch
-
-from ..losses import in_unit_interval
-
-
-def check_binarizable(x: torch.Tensor) -> None:
-    """Intensidades que se pueden binarizar: en [0, 1] y sin NaN (una sola reducción para todo ``x``)."""
-    if not in_unit_interval(x):
-        raise ValueError("Para binarizar, las intensidades deben estar en [0, 1] y no contener NaN.")
-
-
-def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Binarización dinámica: cada píxel es 1 con probabilidad igual a su intensidad (un sorteo nuevo cada vez)."""
-    check_binarizable(x)
-    return torch.bernoulli(x, generator=generator)
 
 
 def batches(*tensors: torch.Tensor, batch_size: int, shuffle: bool = False,

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from ..atomic import write_atomic
-from ..losses import LIKELIHOODS, check_images
+from ..data.checks import check_images
+from ..losses import LIKELIHOODS
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ class Model(nn.Module):
         """Gancho llamado por el bucle antes de cada lote con el avance del entrenamiento en [0, 1]."""
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Valida un lote de imágenes: ver :meth:`check_batch` y :func:`~vaebook_lib.losses.check_images`."""
+        """Valida un lote de imágenes: ver :meth:`check_batch` y :func:`~vaebook_lib.data.checks.check_images`."""
         self.check_batch(x)
         check_images(x, self.config.in_shape, binary=self.config.likelihood == "bernoulli")
 

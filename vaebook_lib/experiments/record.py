@@ -1,8 +1,8 @@
 """El registro de una ejecución del libro: cuánto tarda cada cuaderno y qué cifras da, en cada perfil.
 
-    python -m vaebook_lib.record --profile full                      # todo el libro, en el perfil completo
-    python -m vaebook_lib.record --profile full --notebooks 02_vae   # solo unos cuadernos: se funden en el registro
-    python -m vaebook_lib.record --announce                          # qué hará «make book» y cuánto tardará
+    python -m vaebook_lib.experiments.record --profile full                     # todo el libro, perfil completo
+    python -m vaebook_lib.experiments.record --profile full --notebooks 02_vae  # unos cuadernos: se funden
+    python -m vaebook_lib.experiments.record --announce                         # qué hará «make book» y cuánto tarda
 
 Cada cuaderno se ejecuta entero en un núcleo nuevo (nbclient, en su carpeta) con ``VAEBOOK_PROFILE`` fijado, y su
 entrada guarda los segundos, la memoria máxima, si terminó sin error, la máquina, el commit y **las cifras que el
@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .atomic import write_atomic
-from .config import PROFILES, get_device, get_profile
+from ..atomic import write_atomic
+from ..config import PROFILES, get_device, get_profile
 
 VERSION = 1
-RECORDS = Path(__file__).resolve().parent / "records"
-ROOT = Path(__file__).resolve().parents[1]
+RECORDS = Path(__file__).resolve().parents[1] / "records"
+ROOT = Path(__file__).resolve().parents[2]
 
 # Se ejecuta en un proceso aparte para medir su memoria máxima (la del núcleo incluida).
 _RUNNER = r"""
@@ -83,7 +83,7 @@ def load(profile: str) -> dict | None:
         rec = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"El registro {path} no es JSON válido ({err}): vuelva a grabarlo con "
-                         f"«python -m vaebook_lib.record --profile {profile}».") from err
+                         f"«python -m vaebook_lib.experiments.record --profile {profile}».") from err
     check(rec, profile)
     return rec
 
@@ -160,7 +160,7 @@ def announce(profile: str | None = None, notebooks: list[str] | None = None) -> 
     head = f"make book: perfil «{profile}», dispositivo {device.type}, {len(notebooks)} cuadernos."
     if not known:
         return (f"{head} Este perfil aún no tiene registro de duración "
-                f"(grábelo con «python -m vaebook_lib.record --profile {profile}»).")
+                f"(grábelo con «python -m vaebook_lib.experiments.record --profile {profile}»).")
     rec = load(profile)
     machines = {e["machine"].get("gpu") or e["machine"].get("cpu") for e in rec["notebooks"].values()}
     where = ", ".join(sorted(m for m in machines if m))
@@ -172,7 +172,7 @@ def announce(profile: str | None = None, notebooks: list[str] | None = None) -> 
 def main(argv=None) -> None:
     from .bench import find_notebooks
 
-    p = argparse.ArgumentParser(prog="python -m vaebook_lib.record", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m vaebook_lib.experiments.record", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default=None, help="fast o full (por defecto, VAEBOOK_PROFILE o full)")
     p.add_argument("--notebooks", nargs="*", default=None, help="rutas, globs o trozos del nombre; por defecto, todos")
     p.add_argument("--announce", action="store_true", help="solo imprimir lo que hará make book y cuánto tardará")

@@ -22,10 +22,10 @@ import time
 
 import torch
 
-from .data import binarize, load_mnist
-from .metrics import log_likelihood_is
-from .models import VAE
-from .train import fit
+from ..data import binarize, load_mnist
+from ..metrics import log_likelihood_is
+from ..models import VAE
+from ..train import fit
 
 
 def _wrappers(vae: VAE, BaseEncoder, BaseDecoder, ModelOutput):

@@ -7,7 +7,8 @@ binarización dinámica y ``k_is`` muestras de importancia; en ``fast``, un reco
 
 Una ejecución completa no cabe en una CPU en un tiempo razonable, así que se graba:
 
-    VAEBOOK_PROFILE=full python -m vaebook_lib.reproducibility --out book/04_resultados/reproducibilidad_full.json
+    VAEBOOK_PROFILE=full python -m vaebook_lib.experiments.reproducibility \
+        --out book/04_resultados/reproducibilidad_full.json
 
 escribe un JSON pequeño con la orden, la máquina, la fecha, el commit, el protocolo y los resultados. El
 cuaderno del capítulo lo carga con :func:`load_record` (que valida su forma) y comprueba con :func:`plausible`
@@ -25,18 +26,19 @@ from pathlib import Path
 
 import torch
 
+from ..config import Profile, get_device, get_profile, set_seed
+from ..data import binarize, load_mnist
+from ..data.checks import check_images
+from ..metrics import log_likelihood_is
+from ..models import MODELS, Model
+from ..train import evaluate, fit
 from .bench import git_commit, machine_info
-from .config import Profile, get_device, get_profile, set_seed
-from .data import binarize, load_mnist
-from .losses import check_images
-from .metrics import log_likelihood_is
-from .models import MODELS, Model
-from .train import evaluate, fit
 
 RECORD_VERSION = 1
-RECORD_COMMAND = "VAEBOOK_PROFILE=full python -m vaebook_lib.reproducibility"
+PROGRAM = "python -m vaebook_lib.experiments.reproducibility"
+RECORD_COMMAND = f"VAEBOOK_PROFILE=full {PROGRAM}"
 BATCH_SIZE = 20  # el lote del artículo de la IWAE, en todos los perfiles
-DEFAULT_RECORD = Path(__file__).resolve().parents[1] / "book" / "04_resultados" / "reproducibilidad_full.json"
+DEFAULT_RECORD = Path(__file__).resolve().parents[2] / "book" / "04_resultados" / "reproducibilidad_full.json"
 METRICS = {"nll": "-log p(x) (muestreo de importancia)", "neg_elbo": "-ELBO"}
 
 
@@ -232,7 +234,7 @@ def main(argv=None) -> dict:
         parser.error(f"Filas desconocidas; las hay: {', '.join(r.name for r in ROWS)}.")
     proto = protocol()
     results = run(rows)
-    command = " ".join([f"VAEBOOK_PROFILE={proto.profile}", "python -m vaebook_lib.reproducibility",
+    command = " ".join([f"VAEBOOK_PROFILE={proto.profile}", PROGRAM,
                         *(argv if argv is not None else sys.argv[1:])])
     record = make_record(results, proto, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)

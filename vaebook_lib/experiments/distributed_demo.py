@@ -2,15 +2,15 @@
 
 Un proceso::
 
-    python -m vaebook_lib.distributed_demo --out /tmp/demo
+    python -m vaebook_lib.experiments.distributed_demo --out /tmp/demo
 
 Dos procesos en CPU (``gloo``)::
 
-    python -m torch.distributed.run --nproc_per_node=2 -m vaebook_lib.distributed_demo --out /tmp/demo
+    python -m torch.distributed.run --nproc_per_node=2 -m vaebook_lib.experiments.distributed_demo --out /tmp/demo
 
 Un nodo con 8 GPU (``nccl``, un proceso por GPU)::
 
-    torchrun --standalone --nproc_per_node=8 -m vaebook_lib.distributed_demo --device cuda --out /tmp/demo
+    torchrun --standalone --nproc_per_node=8 -m vaebook_lib.experiments.distributed_demo --device cuda --out /tmp/demo
 
 El proceso 0 escribe ``history.json`` y ``model.pt`` (cargable con ``vaebook_lib.models.load``) en ``--out``.
 :func:`command` arma la orden con un puerto libre de 127.0.0.1 (la usan el cuaderno y las pruebas).
@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from . import distributed
-from .config import get_profile, set_seed
-from .models import MODELS
-from .train import fit
+from .. import distributed
+from ..config import get_profile, set_seed
+from ..models import MODELS
+from ..train import fit
 
 
 def free_port() -> int:
@@ -48,23 +48,23 @@ def command(nproc: int, *args: str) -> list[str]:
         raise ValueError(f"nproc debe ser positivo; se recibió {nproc}.")
     return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--nnodes=1",
             "--master_addr=127.0.0.1", f"--master_port={free_port()}", "--max_restarts=0",
-            "-m", "vaebook_lib.distributed_demo", *map(str, args)]
+            "-m", "vaebook_lib.experiments.distributed_demo", *map(str, args)]
 
 
 def environment(threads: int = 1) -> dict[str, str]:
     """Entorno para los procesos: ``threads`` hilos de CPU cada uno y ``gloo`` solo por la interfaz local."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), GLOO_SOCKET_IFNAME="lo", VAEBOOK_PROGRESS="0")
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
     return env
 
 
 def _data(name: str, n: int, seed: int):
     if name == "mnist":
-        from .data import load_mnist
+        from ..data import load_mnist
 
         return load_mnist("train", n).x
     if name == "fashion-mnist":
-        from .data import load_fashion_mnist
+        from ..data import load_fashion_mnist
 
         return load_fashion_mnist("train", n).x
     raise ValueError(f"Datos desconocidos {name!r}; use «mnist» o «fashion-mnist».")
