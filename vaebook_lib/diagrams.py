@@ -44,9 +44,9 @@ _MODELS: dict[str, dict] = {
         plates=[(-1.3, -0.6, 2.6, 4.0, "$N$")],
     ),
     "vq_vae": dict(
-        title="VQ-VAE: código discreto $k$ del diccionario $e$",
-        nodes={"e": (-1.4, 1.4, "$e$", False), "k": (0.0, 1.4, "$k$", False), "x": (0.0, 0.0, "$x$", True)},
-        p=[("k", "x"), ("e", "x")], q=[("x", "k")],
+        title="VQ-VAE: índices discretos $c$ del libro de códigos $e$",
+        nodes={"e": (-1.4, 1.4, "$e$", False), "c": (0.0, 1.4, "$c$", False), "x": (0.0, 0.0, "$x$", True)},
+        p=[("c", "x"), ("e", "x")], q=[("x", "c")],
         plates=[(-0.9, -0.6, 1.8, 2.6, "$N$")],
     ),
 }
