@@ -404,16 +404,16 @@ def discrete_latent_diagram(kind: str = "joint_vae") -> Figure:
 
 
 def kl_decomposition_diagram(alpha: float = 1.0, beta: float = 6.0, gamma: float = 1.0) -> Figure:
-    """La KL media de la ELBO partida en sus tres términos (Chen et al., 2018): información mutua índice-código,
+    """La KL media de la ELBO partida en sus tres términos (Chen et al., 2018): información mutua dato-código,
     correlación total y KL dimensión a dimensión, cada uno con el peso que le da el β-TCVAE."""
     weights = {"alpha": alpha, "beta": beta, "gamma": gamma}
     for name, w in weights.items():
         if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
             raise ValueError(f"Los pesos deben ser números no negativos; se recibió {name}={w!r}.")
     fig, ax = plt.subplots(figsize=(8.4, 3.4))
-    _box(ax, 0.0, 2.2, 5.2, 0.6, "$\\mathbb{E}_{p(n)}\\,\\mathrm{KL}(q(z\\mid n)\\,\\|\\,p(z))$"
+    _box(ax, 0.0, 2.2, 5.2, 0.6, "$\\mathbb{E}_{x}\\,\\mathrm{KL}(q(z\\mid x)\\,\\|\\,p(z))$"
          "   (el término KL de la ELBO)", "#ffd9a0", "total")
-    parts = [(-3.0, "información mutua\níndice-código\n$I_q(z; n)$", "\\alpha", alpha),
+    parts = [(-3.0, "información mutua\ndato-código\n$I_q(z; x)$", "\\alpha", alpha),
              (0.0, "correlación total\n$\\mathrm{KL}(q(z)\\,\\|\\,\\prod_j q(z_j))$", "\\beta", beta),
              (3.0, "KL dimensión a dimensión\n$\\sum_j \\mathrm{KL}(q(z_j)\\,\\|\\,p(z_j))$", "\\gamma",
               gamma)]
