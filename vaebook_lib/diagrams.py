@@ -26,8 +26,9 @@ _MODELS: dict[str, dict] = {
         plates=[(-0.9, -0.6, 1.8, 2.6, "$N$")],
     ),
     "cvae": dict(
-        title="CVAE: $p_\\theta(x\\mid z, y)\\,p_\\theta(z\\mid y)$ y $q_\\phi(z\\mid x, y)$",
-        nodes={"z": (0.0, 1.4, "$z$", False), "y": (1.4, 1.4, "$y$", True), "x": (0.7, 0.0, "$x$", True)},
+        title="CVAE: $p_\\theta(x\\mid z, c)\\,p_\\theta(z\\mid c)$ y $q_\\phi(z\\mid x, c)$",
+        # la condición c (etiqueta o parte visible) se dibuja con la letra del texto; el nodo sigue llamándose «y»
+        nodes={"z": (0.0, 1.4, "$z$", False), "y": (1.4, 1.4, "$c$", True), "x": (0.7, 0.0, "$x$", True)},
         p=[("z", "x"), ("y", "x"), ("y", "z")], q=[("x", "z"), ("y", "z")],
         plates=[(-0.9, -0.6, 3.2, 2.6, "$N$")],
     ),
