@@ -26,8 +26,9 @@ _MODELS: dict[str, dict] = {
         plates=[(-0.9, -0.6, 1.8, 2.6, "$N$")],
     ),
     "cvae": dict(
-        title="CVAE: $p_\\theta(x\\mid z, y)\\,p_\\theta(z\\mid y)$ y $q_\\phi(z\\mid x, y)$",
-        nodes={"z": (0.0, 1.4, "$z$", False), "y": (1.4, 1.4, "$y$", True), "x": (0.7, 0.0, "$x$", True)},
+        title="CVAE: $p_\\theta(x\\mid z, c)\\,p_\\theta(z\\mid c)$ y $q_\\phi(z\\mid x, c)$",
+        # la condición c (etiqueta o parte visible) se dibuja con la letra del texto; el nodo sigue llamándose «y»
+        nodes={"z": (0.0, 1.4, "$z$", False), "y": (1.4, 1.4, "$c$", True), "x": (0.7, 0.0, "$x$", True)},
         p=[("z", "x"), ("y", "x"), ("y", "z")], q=[("x", "z"), ("y", "z")],
         plates=[(-0.9, -0.6, 3.2, 2.6, "$N$")],
     ),
@@ -44,9 +45,9 @@ _MODELS: dict[str, dict] = {
         plates=[(-1.3, -0.6, 2.6, 4.0, "$N$")],
     ),
     "vq_vae": dict(
-        title="VQ-VAE: código discreto $k$ del diccionario $e$",
-        nodes={"e": (-1.4, 1.4, "$e$", False), "k": (0.0, 1.4, "$k$", False), "x": (0.0, 0.0, "$x$", True)},
-        p=[("k", "x"), ("e", "x")], q=[("x", "k")],
+        title="VQ-VAE: índices discretos $c$ del libro de códigos $e$",
+        nodes={"e": (-1.4, 1.4, "$e$", False), "c": (0.0, 1.4, "$c$", False), "x": (0.0, 0.0, "$x$", True)},
+        p=[("c", "x"), ("e", "x")], q=[("x", "c")],
         plates=[(-0.9, -0.6, 1.8, 2.6, "$N$")],
     ),
 }
@@ -404,16 +405,16 @@ def discrete_latent_diagram(kind: str = "joint_vae") -> Figure:
 
 
 def kl_decomposition_diagram(alpha: float = 1.0, beta: float = 6.0, gamma: float = 1.0) -> Figure:
-    """La KL media de la ELBO partida en sus tres términos (Chen et al., 2018): información mutua índice-código,
+    """La KL media de la ELBO partida en sus tres términos (Chen et al., 2018): información mutua dato-código,
     correlación total y KL dimensión a dimensión, cada uno con el peso que le da el β-TCVAE."""
     weights = {"alpha": alpha, "beta": beta, "gamma": gamma}
     for name, w in weights.items():
         if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0:
             raise ValueError(f"Los pesos deben ser números no negativos; se recibió {name}={w!r}.")
     fig, ax = plt.subplots(figsize=(8.4, 3.4))
-    _box(ax, 0.0, 2.2, 5.2, 0.6, "$\\mathbb{E}_{p(n)}\\,\\mathrm{KL}(q(z\\mid n)\\,\\|\\,p(z))$"
+    _box(ax, 0.0, 2.2, 5.2, 0.6, "$\\mathbb{E}_{x}\\,\\mathrm{KL}(q(z\\mid x)\\,\\|\\,p(z))$"
          "   (el término KL de la ELBO)", "#ffd9a0", "total")
-    parts = [(-3.0, "información mutua\níndice-código\n$I_q(z; n)$", "\\alpha", alpha),
+    parts = [(-3.0, "información mutua\ndato-código\n$I_q(z; x)$", "\\alpha", alpha),
              (0.0, "correlación total\n$\\mathrm{KL}(q(z)\\,\\|\\,\\prod_j q(z_j))$", "\\beta", beta),
              (3.0, "KL dimensión a dimensión\n$\\sum_j \\mathrm{KL}(q(z_j)\\,\\|\\,p(z_j))$", "\\gamma",
               gamma)]

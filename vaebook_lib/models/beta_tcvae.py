@@ -1,13 +1,13 @@
 """beta-TCVAE (Chen et al., 2018): la KL de la ELBO descompuesta en tres términos, cada uno con su peso.
 
-    E_p(n)[KL(q(z|n) || p(z))] = I_q(z; n)                      información mutua índice-código   (alpha)
+    E_x[KL(q(z|x) || p(z))] = I_q(z; x)                         información mutua dato-código     (alpha)
                                + KL(q(z) || prod_j q(z_j))        correlación total                 (beta)
                                + sum_j KL(q(z_j) || p(z_j))       KL dimensión a dimensión          (gamma)
 
-q(z) = (1/N) sum_n q(z|n) es la posterior agregada sobre los N datos; se estima con el muestreo ponderado
-del minilote (MWS, «minibatch weighted sampling» de Chen et al.):
-    log q(z_i) ~ logsumexp_j log q(z_i|x_j) - log(N M).
-Ese estimador está sesgado: cuando las posteriores no se solapan subestima log q(z) en log M y cada log q(z_j)
+q(z) = (1/N) sum_i q(z|x_i) es la posterior agregada sobre los N datos (x uniforme sobre ellos); se estima con el
+muestreo ponderado del minilote (MWS, «minibatch weighted sampling» de Chen et al.):
+    log q(z_i) ~ logsumexp_j log q(z_i|x_j) - log(N B), con B el tamaño del lote.
+Ese estimador está sesgado: cuando las posteriores no se solapan subestima log q(z) en log B y cada log q(z_j)
 en log N, de modo que la KL por dimensiones registrada sale negativa. Casi todo el sesgo es constante y no
 cambia los gradientes; ``sampling="mss"`` pesa la propia muestra con 1/N y da valores interpretables.
 
@@ -15,7 +15,7 @@ Qué es «mss» exactamente: un estimador **insesgado de q(z_i)** (no de log q(z
 estimador insesgado subestima el logaritmo, por la desigualdad de Jensen, aunque mucho menos que MWS). **No** es
 la matriz de pesos estratificada de Chen et al. (``log_importance_weight_matrix`` en el código de los autores,
 que pesa de otro modo un elemento por fila); es una simplificación con la misma idea: la muestra z_i viene de
-q(z|x_i), así que x_i cuenta con su peso 1/N y los otros M - 1 ejemplos del lote representan a los N - 1 restantes.
+q(z|x_i), así que x_i cuenta con su peso 1/N y los otros B - 1 ejemplos del lote representan a los N - 1 restantes.
 """
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ SAMPLINGS = ("mws", "mss")
 
 
 def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: str = "mws") -> dict[str, torch.Tensor]:
-    """Los tres términos de la KL por ejemplo (tensores (M,)) estimando q(z) con el propio minilote.
+    """Los tres términos de la KL por ejemplo (tensores (B,); B, el tamaño del lote), con q(z) estimada en el lote.
 
-    ``qz``: posteriores del lote (M, D); ``z``: una muestra de cada una (M, D); ``dataset_size``: N.
-    ``sampling``: «mws» pesa cada ejemplo del lote con 1/(N M) (el estimador del artículo); «mss» pesa la
-    propia muestra con 1/N y las otras M - 1 con (N - 1)/(N (M - 1)), que estima q(z_i) sin sesgo (no log q(z_i);
-    no es la matriz estratificada de Chen et al., sino una simplificación de su idea; con M = N es exacto).
+    ``qz``: posteriores del lote (B, d); ``z``: una muestra de cada una (B, d); ``dataset_size``: N.
+    ``sampling``: «mws» pesa cada ejemplo del lote con 1/(N B) (el estimador del artículo); «mss» pesa la
+    propia muestra con 1/N y las otras B - 1 con (N - 1)/(N (B - 1)), que estima q(z_i) sin sesgo (no log q(z_i);
+    no es la matriz estratificada de Chen et al., sino una simplificación de su idea; con B = N es exacto).
     Se calcula en float64 y con log sigma: sin ello, con log-varianzas de -50 el gradiente sale NaN.
     Devuelve ``mi``, ``tc``, ``dim_kl`` y ``kl_mc`` = log q(z|x) - log p(z); por construcción
     ``mi + tc + dim_kl == kl_mc`` (el mismo estimador de log q(z) en los tres).
@@ -54,7 +54,7 @@ def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: s
     log_qz_x = _log_normal(z64, loc, log_scale).sum(-1)                # log q(z_i | x_i)
     log_p = Normal(torch.zeros_like(z64), torch.ones_like(z64)).log_prob(z64).sum(-1)
     # mat[i, j, d] = log q(z_i,d | x_j): cada muestra evaluada en la posterior de cada ejemplo del lote.
-    mat = _log_normal(z64.unsqueeze(1), loc.unsqueeze(0), log_scale.unsqueeze(0))      # (M, M, D)
+    mat = _log_normal(z64.unsqueeze(1), loc.unsqueeze(0), log_scale.unsqueeze(0))      # (B, B, d)
     if sampling == "mws":
         log_w = torch.full((m, m), -math.log(dataset_size * m), dtype=z64.dtype, device=z.device)
     else:
@@ -77,7 +77,7 @@ def _log_normal(z: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor) -> 
 
 @dataclass
 class BetaTCVAEConfig(VAEConfig):
-    alpha: float = 1.0                # peso de la información mutua índice-código
+    alpha: float = 1.0                # peso de la información mutua dato-código
     beta: float = 6.0                 # peso de la correlación total
     gamma: float = 1.0                # peso de la KL dimensión a dimensión
     dataset_size: int = 10000         # N, tamaño del conjunto de entrenamiento (para estimar q(z))

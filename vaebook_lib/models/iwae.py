@@ -5,7 +5,8 @@ log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) (por muestra, sin la KL anal�
 
     L_k(x) = log (1/k) sum_i w_i          (ec. 8 de Burda et al.; L_1 es la ELBO)
 
-MIWAE promedia M cotas L_K independientes: L_{M,K} = (1/M) sum_m log (1/K) sum_k w_{m,k} (Rainforth et al.).
+MIWAE promedia M cotas L_k independientes: L_{M,k} = (1/M) sum_m log (1/k) sum_i w_{m,i} (Rainforth et al. llaman
+K a nuestro k; en este libro K es el número de pasos de un flujo o de categorías).
 """
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ from .vae import VAE, VAEConfig, VAEOutput
 
 
 def importance_weighted_bound(log_w: torch.Tensor) -> torch.Tensor:
-    """Cota L_{M,K} por ejemplo a partir de ``log_w`` de forma (M, K, lote).
+    """Cota L_{M,k} por ejemplo a partir de ``log_w`` de forma (M, k, lote).
 
-    Su valor es exactamente (1/M) sum_m [logsumexp_k log w_{m,k} - log K]. Su gradiente se escribe con los pesos
-    normalizados w~ = softmax(log w) **separados del grafo**: grad L = sum_k w~_k grad log w_k (ec. 14 de Burda
+    Su valor es exactamente (1/M) sum_m [logsumexp_i log w_{m,i} - log k]. Su gradiente se escribe con los pesos
+    normalizados w~ = softmax(log w) **separados del grafo**: grad L = sum_i w~_i grad log w_i (ec. 14 de Burda
     et al.), que coincide con el gradiente de la propia cota; los pesos no reciben gradiente.
     """
     if log_w.ndim != 3:
-        raise ValueError(f"log_w debe tener forma (M, K, lote); se recibió {tuple(log_w.shape)}.")
+        raise ValueError(f"log_w debe tener forma (M, k, lote); se recibió {tuple(log_w.shape)}.")
     k = log_w.shape[1]
     value = (torch.logsumexp(log_w, dim=1) - math.log(k)).mean(0)
     weights = torch.softmax(log_w, dim=1).detach()            # w~: constantes para el gradiente
@@ -37,7 +38,7 @@ def importance_weighted_bound(log_w: torch.Tensor) -> torch.Tensor:
 @dataclass
 class MIWAEConfig(VAEConfig):
     m: int = 1   # M: cotas promediadas
-    k: int = 5   # K: muestras de importancia por cota
+    k: int = 5   # k: muestras de importancia por cota
 
 
 @dataclass
@@ -46,7 +47,7 @@ class IWAEConfig(MIWAEConfig):
 
 
 class MIWAE(VAE):
-    """Pérdida = -L_{M,K} media sobre el lote; términos: la cota y la ELBO media de las M·K muestras."""
+    """Pérdida = -L_{M,k} media sobre el lote; términos: la cota y la ELBO media de las M·k muestras."""
 
     key = "miwae"
     Config = MIWAEConfig
@@ -73,7 +74,7 @@ class MIWAE(VAE):
 
 
 class IWAE(MIWAE):
-    """IWAE: la MIWAE con M = 1 (una sola cota con K = ``k`` muestras)."""
+    """IWAE: la MIWAE con M = 1 (una sola cota con ``k`` muestras)."""
 
     key = "iwae"
     Config = IWAEConfig

@@ -19,10 +19,10 @@ from .vae import VAE, VAEConfig, VAEOutput
 
 @dataclass
 class WAEConfig(ModelConfig):
-    latent_dim: int = 8               # d_z = 8 en los experimentos de MNIST del artículo
+    latent_dim: int = 8               # d = 8 en los experimentos de MNIST del artículo
     likelihood: str = "gaussian"      # coste c(x, y) = ||x - y||^2 sobre intensidades en [0, 1]
     kernel: str = "imq"               # «imq» (el del artículo) o «rbf»
-    lambda_: float = 10.0             # peso lambda de la penalización D_Z(Q_Z, P_Z)
+    lambda_: float = 10.0             # peso lambda de la penalización Delta(Q_Z, P_Z)
     # Escala del coste: el código de los autores (MNIST, coste «l2sq») multiplica ||x - y||^2 por 0.05 con
     # lambda = 10, es decir, lambda = 200 frente al coste sin escalar. 1.0: el coste tal cual.
     cost_scale: float = 0.05
@@ -38,7 +38,8 @@ class WAEConfig(ModelConfig):
 
 
 class WAE(Model):
-    """WAE-MMD. Objetivo (ec. 4 del artículo): s · E ||x - G(Q(x))||^2 + lambda MMD_k(Q_Z, P_Z).
+    """WAE-MMD. Objetivo (ec. 4 del artículo): s · E ||x - G(Q(x))||^2 + lambda MMD_kappa(Q_Z, P_Z),
+    con kappa el núcleo.
 
     El primer término se suma sobre los píxeles y se promedia sobre el lote; s = ``cost_scale`` es la escala del
     coste (0.05 en el código de los autores para MNIST). El término «recon» del historial es el coste sin
@@ -68,7 +69,7 @@ class WAE(Model):
         return self.decode(torch.randn(n, self.config.latent_dim, generator=generator).to(self.device))
 
     def penalty(self, z: torch.Tensor) -> torch.Tensor:
-        """D_Z entre los códigos del lote y una muestra del prior del mismo tamaño."""
+        """La penalización Delta(Q_Z, P_Z): el MMD entre los códigos del lote y otras tantas muestras del prior."""
         return mmd(z, torch.randn_like(z), kernel=self.config.kernel)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Output:
