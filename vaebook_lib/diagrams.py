@@ -331,7 +331,7 @@ def regularized_ae_diagram(kind: str) -> Figure:
         xlim, ylim = (-0.6, 7.2), (-2.0, 1.9)
     elif kind == "denoising":
         _box(ax, 0.0, 0.0, 0.7, 0.6, "$x$", data, "dato")
-        _box(ax, 1.3, 0.0, 1.0, 0.6, "$T \\sim \\mu_T$\n(corrupción)", noise, "corrupción")
+        _box(ax, 1.3, 0.0, 1.0, 0.6, "$T \\sim p_T$\n(corrupción)", noise, "corrupción")
         _box(ax, 2.6, 0.0, 0.7, 0.6, "$\\tilde x$", data, "dato")
         _box(ax, 4.0, 0.0, 1.3, 0.6, "codificador", net, "red")
         _box(ax, 5.4, 0.0, 0.6, 0.6, "$z$", code, "código")
