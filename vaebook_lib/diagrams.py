@@ -325,7 +325,7 @@ def regularized_ae_diagram(kind: str) -> Figure:
         for x0, x1 in [(0.4, 0.9), (2.3, 3.1), (3.5, 4.3), (5.7, 6.2)]:
             flow(x0, 0, x1, 0)
         ax.text(3.3, -1.75, "pocas unidades encendidas (naranja) por imagen: "
-                "$\\|x-\\hat x\\|^2 + \\lambda \\sum_k w_k \\|h_k\\|$, o solo las $k$ mayores",
+                "$\\|x-\\hat x\\|^2 + \\lambda \\sum_\\ell w_\\ell \\|h_\\ell\\|$, o solo las $k$ mayores",
                 ha="center", fontsize=9)
         title = "Autocodificador poco denso: un código grande del que cada dato usa unas pocas unidades"
         xlim, ylim = (-0.6, 7.2), (-2.0, 1.9)
