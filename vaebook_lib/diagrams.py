@@ -154,7 +154,7 @@ def reparametrization_diagram() -> Figure:
     z = μ + σ ⊙ ε con ε ~ N(0, I) como único nodo aleatorio; el gradiente llega a μ y σ (flechas rojas)."""
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6))
     for ax, title in zip(axes, ["Sin reparametrizar: $z \\sim q_\\phi(z\\mid x)$",
-                                "Reparametrizado: $z = \\mu + \\sigma \\odot \\varepsilon$"]):
+                                "Reparametrizado: $z = \\mu + \\sigma \\odot \\epsilon$"]):
         ax.set_title(title, fontsize=10)
         ax.set_xlim(-1.6, 1.6)
         ax.set_ylim(-0.6, 3.4)
@@ -182,7 +182,7 @@ def reparametrization_diagram() -> Figure:
 
     node(right, -0.7, 0, "$x$", False, "x")
     node(right, -0.7, 1.3, "$\\mu, \\sigma$", False, "musigma")
-    node(right, 0.8, 1.3, "$\\varepsilon$", True, "eps")
+    node(right, 0.8, 1.3, "$\\epsilon$", True, "eps")
     node(right, 0, 2.6, "$z$", False, "z")
     _arrow(right, (-0.7, 0.3), (-0.7, 1.0), "flujo")
     _arrow(right, (-0.55, 1.6), (-0.15, 2.3), "flujo")
