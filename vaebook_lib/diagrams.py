@@ -158,7 +158,7 @@ def reparametrization_diagram() -> Figure:
     z = μ + σ ⊙ ε con ε ~ N(0, I) como único nodo aleatorio; el gradiente llega a μ y σ (flechas rojas)."""
     fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6))
     for ax, title in zip(axes, ["Sin reparametrizar: $z \\sim q_\\phi(z\\mid x)$",
-                                "Reparametrizado: $z = \\mu + \\sigma \\odot \\varepsilon$"]):
+                                "Reparametrizado: $z = \\mu + \\sigma \\odot \\epsilon$"]):
         ax.set_title(title, fontsize=10)
         ax.set_xlim(-1.6, 1.6)
         ax.set_ylim(-0.6, 3.4)
@@ -186,7 +186,7 @@ def reparametrization_diagram() -> Figure:
 
     node(right, -0.7, 0, "$x$", False, "x")
     node(right, -0.7, 1.3, "$\\mu, \\sigma$", False, "musigma")
-    node(right, 0.8, 1.3, "$\\varepsilon$", True, "eps")
+    node(right, 0.8, 1.3, "$\\epsilon$", True, "eps")
     node(right, 0, 2.6, "$z$", False, "z")
     _arrow(right, (-0.7, 0.3), (-0.7, 1.0), "flujo")
     _arrow(right, (-0.55, 1.6), (-0.15, 2.3), "flujo")
@@ -329,13 +329,13 @@ def regularized_ae_diagram(kind: str) -> Figure:
         for x0, x1 in [(0.4, 0.9), (2.3, 3.1), (3.5, 4.3), (5.7, 6.2)]:
             flow(x0, 0, x1, 0)
         ax.text(3.3, -1.75, "pocas unidades encendidas (naranja) por imagen: "
-                "$\\|x-\\hat x\\|^2 + \\lambda \\sum_k w_k \\|h_k\\|$, o solo las $k$ mayores",
+                "$\\|x-\\hat x\\|^2 + \\lambda \\sum_\\ell w_\\ell \\|h_\\ell\\|$, o solo las $k$ mayores",
                 ha="center", fontsize=9)
         title = "Autocodificador poco denso: un código grande del que cada dato usa unas pocas unidades"
         xlim, ylim = (-0.6, 7.2), (-2.0, 1.9)
     elif kind == "denoising":
         _box(ax, 0.0, 0.0, 0.7, 0.6, "$x$", data, "dato")
-        _box(ax, 1.3, 0.0, 1.0, 0.6, "$T \\sim \\mu_T$\n(corrupción)", noise, "corrupción")
+        _box(ax, 1.3, 0.0, 1.0, 0.6, "$T \\sim p_T$\n(corrupción)", noise, "corrupción")
         _box(ax, 2.6, 0.0, 0.7, 0.6, "$\\tilde x$", data, "dato")
         _box(ax, 4.0, 0.0, 1.3, 0.6, "codificador", net, "red")
         _box(ax, 5.4, 0.0, 0.6, 0.6, "$z$", code, "código")

@@ -1,6 +1,6 @@
 """Términos de regularización de los autocodificadores (survey, sección 1.4).
 
-- dispersión por penalización: L_sparsity = E_x[ sum_k w_k ||h_k|| ] con norma L1 o L2 (Ng, 2011);
+- dispersión por penalización: L_sparsity = E_x[ sum_l w_l ||h_l|| ] con norma L1 o L2 (Ng, 2011);
 - dispersión k: conservar solo las k activaciones mayores del código (Makhzani y Frey, 2013);
 - contractiva: L_contractive = E_x ||grad_x E_phi(x)||_F^2 (Rifai et al., 2011), exacta con ``torch.func`` y,
   para un codificador de una capa sigmoide, por su forma cerrada;
@@ -21,13 +21,13 @@ NORMS = ("l1", "l2")
 
 def activation_penalty(activations: Sequence[torch.Tensor], weights: Sequence[float], norm: str = "l1"
                        ) -> torch.Tensor:
-    """sum_k w_k ||h_k|| por ejemplo, promediado sobre el lote (la norma L2 no va al cuadrado)."""
+    """sum_l w_l ||h_l|| (l: cada capa) por ejemplo, promediado sobre el lote (la norma L2 no va al cuadrado)."""
     if norm not in NORMS:
         raise ValueError(f"Norma desconocida {norm!r}; use «l1» o «l2».")
     if len(activations) != len(weights):
-        raise ValueError(f"Hay {len(activations)} capas pero {len(weights)} pesos w_k: deben coincidir.")
+        raise ValueError(f"Hay {len(activations)} capas pero {len(weights)} pesos w_l: deben coincidir.")
     if any(w < 0 for w in weights):
-        raise ValueError(f"Los pesos w_k deben ser no negativos; se recibió {tuple(weights)}.")
+        raise ValueError(f"Los pesos w_l deben ser no negativos; se recibió {tuple(weights)}.")
     order = 1 if norm == "l1" else 2
     total = 0.0
     for h, w in zip(activations, weights):
@@ -55,7 +55,7 @@ def count_hidden_layers(net: nn.Module) -> int:
 
 
 def layer_activations(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """Salidas h_k de cada capa oculta (tras su activación) y la salida final de una red secuencial.
+    """Salidas h_l de cada capa oculta (tras su activación) y la salida final de una red secuencial.
 
     Recorre los módulos hoja en orden, así que solo vale para redes hechas de ``nn.Sequential`` anidados
     (los ``Encoder`` de :mod:`vaebook_lib.nets`, MLP o convolucionales).
@@ -111,13 +111,13 @@ def denoising_excess(r: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
 
 
 def hoyer_sparsity(h: torch.Tensor) -> torch.Tensor:
-    """Medida de dispersión de Hoyer por fila, (sqrt(n) - ||h||_1 / ||h||_2) / (sqrt(n) - 1), en [0, 1].
+    """Medida de dispersión de Hoyer por fila, (sqrt(d) - ||h||_1 / ||h||_2) / (sqrt(d) - 1), en [0, 1].
 
     Vale 1 si solo una unidad está activa y 0 si todas valen lo mismo; no cambia al reescalar h, así que no se
     deja engañar por un código que encoge mientras el decodificador crece. Filas nulas cuentan como 1.
     """
     if h.ndim != 2 or h.shape[1] < 2:
-        raise ValueError(f"El código debe tener forma (lote, n) con n >= 2; se recibió {tuple(h.shape)}.")
+        raise ValueError(f"El código debe tener forma (lote, d) con d >= 2; se recibió {tuple(h.shape)}.")
     n = h.shape[1]
     l1 = torch.linalg.vector_norm(h, ord=1, dim=1)
     l2 = torch.linalg.vector_norm(h, ord=2, dim=1)

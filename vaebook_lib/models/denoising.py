@@ -1,6 +1,6 @@
 """Autocodificador de atenuación de ruido, DAE (Vincent et al., 2008; survey, 1.4.2).
 
-min E_{x, T ~ mu_T} ||x - (D o E o T)(x)||^2: la entrada se corrompe con una T sorteada en cada lote de la
+min E_{x ~ p_datos, T ~ p_T} ||x - (D o E o T)(x)||^2: la entrada se corrompe con una T sorteada en cada lote de la
 familia ``corruptions`` (ver :mod:`vaebook_lib.corruption`) y se reconstruye la imagen limpia. Con
 ``random_level`` también la intensidad del ruido forma parte de T: el DAE no se especializa en un solo nivel.
 """

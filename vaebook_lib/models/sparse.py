@@ -1,6 +1,6 @@
 """Autocodificadores poco densos (survey, 1.4.1): por penalización de las activaciones y k-disperso.
 
-- ``SparseAE`` (Ng, 2011): min L + lambda * E_x[ sum_k w_k ||h_k|| ], norma L1 o L2 de las activaciones h_k de
+- ``SparseAE`` (Ng, 2011): min L + lambda * E_x[ sum_l w_l ||h_l|| ], norma L1 o L2 de las activaciones h_l de
   cada capa del codificador (las ocultas y el código, este con ReLU para que «inactivo» sea exactamente 0).
 - ``KSparseAE`` (Makhzani y Frey, 2013): el código conserva solo sus k activaciones mayores; sin penalización.
 """
@@ -20,12 +20,12 @@ from .base import Output
 class SparseAEConfig(AEConfig):
     lam: float = 0.01                  # lambda del survey: cuánta dispersión se pide
     norm: str = "l1"                   # «l1» o «l2»: SAE L1 o SAE L2
-    weights: tuple[float, ...] = ()    # w_k por capa (ocultas..., código); vacío = todas 1
+    weights: tuple[float, ...] = ()    # w_l por capa (ocultas..., código); vacío = todas 1
     code_activation: str = "relu"
 
 
 class SparseAE(AE):
-    """Pérdida = ||x - D(E(x))||^2 + lambda * sum_k w_k ||h_k||, sumada sobre píxeles/unidades, media del lote."""
+    """Pérdida = ||x - D(E(x))||^2 + lambda * sum_l w_l ||h_l||, sumada sobre píxeles/unidades, media del lote."""
 
     key = "sparse_ae"
     Config = SparseAEConfig
@@ -42,7 +42,7 @@ class SparseAE(AE):
         n_layers = count_hidden_layers(self.encoder) + 1   # capas ocultas (también las convolucionales) + código
         self.layer_weights = tuple(c.weights) if c.weights else (1.0,) * n_layers
         if len(self.layer_weights) != n_layers:
-            raise ValueError(f"Se esperaban {n_layers} pesos w_k (capas ocultas + código); "
+            raise ValueError(f"Se esperaban {n_layers} pesos w_l (capas ocultas + código); "
                              f"se recibió {len(self.layer_weights)}.")
         self.code_act = ACTIVATIONS[c.code_activation]()
 
