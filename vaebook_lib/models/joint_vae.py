@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-
+from torch.distributions import Normal
 
 from ..discrete_latents import gumbel_softmax, kl_to_uniform, sample_one_hot
 from ..losses import decoder_distribution, kl_to_standard_normal
@@ -76,11 +76,19 @@ class JointVAE(Model):
         self.cap_cont.fill_(linear_ramp(progress, c.cont_capacity, c.capacity_ramp))
         self.cap_disc.fill_(linear_ramp(progress, c.disc_capacity, c.capacity_ramp, self.max_disc_capacity))
 
-    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None):
-        """q(z|x) como Normal y la lista de logits de cada q(c_j|x)."""
+    def posteriors(self, x: torch.Tensor):
+        """De una pasada del codificador: q(z|x) como Normal y la lista de logits de cada q(c_j|x)."""
         h = self.encoder(x)
         d = self.config.latent_dim
         return gaussian_from_params(h[:, :2 * d]), list(h[:, 2 * d:].split(self.config.disc_dims, dim=1))
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Normal:
+        """q(z|x), la parte continua (la discreta: :meth:`discrete_logits`)."""
+        return self.posteriors(x)[0]
+
+    def discrete_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Los logits de cada q(c_j|x): un tensor (lote, K_j) por variable discreta."""
+        return self.posteriors(x)[1]
 
     def _check_code(self, z: torch.Tensor) -> None:
         if z.ndim != 2 or z.shape[1] != self.code_dim:
@@ -94,7 +102,7 @@ class JointVAE(Model):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Código plano: medias de q(z|x) seguidas de las probabilidades de cada q(c_j|x)."""
-        qz, logits = self.posterior(x)
+        qz, logits = self.posteriors(x)
         return torch.cat([qz.loc, *[F.softmax(lg, -1) for lg in logits]], dim=1)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -103,11 +111,11 @@ class JointVAE(Model):
     @torch.no_grad()
     def discrete_code(self, x: torch.Tensor) -> torch.Tensor:
         """La categoría más probable de cada variable discreta: enteros (lote, J)."""
-        return torch.stack([lg.argmax(-1) for lg in self.posterior(x)[1]], dim=1)
+        return torch.stack([lg.argmax(-1) for lg in self.discrete_logits(x)], dim=1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> JointVAEOutput:
         self.check_input(x)
-        qz, logits = self.posterior(x)
+        qz, logits = self.posteriors(x)
         z = qz.rsample()
         if self.training:   # relajación diferenciable
             cs = [gumbel_softmax(lg, self.config.temperature) for lg in logits]
