@@ -18,8 +18,8 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
                       device: str | torch.device | None = None) -> torch.Tensor:
     """log p(x) ~ log (1/k) sum_i w_i, con w_i = p(x, z_i) / q(z_i|x) y z_i ~ q(z|x); un valor por ejemplo.
 
-    Usa ``model.log_weights(x, k) -> (k, lote)`` (la interfaz común; un modelo sin verosimilitud lo rechaza). Las ``k`` muestras se procesan en trozos de
-    ``chunk`` y se combinan con log-sum-exp, así que ``k = 5000`` no necesita más memoria que ``k = chunk``.
+    Usa ``model.log_weights(x, k) -> (k, lote)`` (la interfaz común; un modelo sin verosimilitud lo rechaza).
+    Las ``k`` muestras se procesan en trozos de ``chunk`` y se combinan con log-sum-exp, así que ``k = 5000`` no necesita más memoria que ``k = chunk``.
     El estimador es un límite inferior en esperanza (desigualdad de Jensen) que converge a log p(x) con k.
     Se calcula en ``device`` (por defecto CUDA si la hay); el modelo vuelve después a su dispositivo y el
     resultado se devuelve en la CPU.
