@@ -92,7 +92,7 @@ def test_relative_error_and_knn_by_hand():
     f_train = np.array([[0.0], [0.1], [1.0], [1.1]])
     y_train = np.array([0, 0, 1, 1])
     assert knn_accuracy(f_train, y_train, np.array([[0.05], [1.05], [0.9]]), np.array([0, 1, 0]),
-                        n_neighbors=1) == pytest.approx(2 / 3)
+                        k=1) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="dimensión"):
         knn_accuracy(f_train, y_train, np.zeros((2, 2)), np.zeros(2))
 

@@ -3,11 +3,14 @@ import math
 import pytest
 import torch
 
-from vaebook_lib.comparison import (FLOOR, NOT_COMPARABLE, OWN_ARCHITECTURE, assess, build, by_model, comparable_keys,
-                                    compare, evaluator_features, format_results, real_floor)
+from vaebook_lib.comparison import (FLOOR, assess, build, by_model, comparable_keys, compare, evaluator_features,
+                                    format_results, not_comparable, real_floor)
 from vaebook_lib.data import ImageData
 from vaebook_lib.feature_net import FeatureNet, dfc_feature_net, get_feature_net
 from vaebook_lib.models import MODELS
+
+NOT_COMPARABLE = not_comparable()
+OWN_ARCHITECTURE = {k for k, cls in MODELS.items() if cls.own_architecture}
 
 
 def digits(n=200, seed=0):

@@ -30,8 +30,8 @@ def test_output_depends_on_label():
     b = model(x, (y + 1) % 10)
     assert not torch.allclose(a.elbo, b.elbo)
     assert not torch.allclose(a.x_hat, b.x_hat)
-    s0 = model.sample(y=torch.zeros(4, dtype=torch.long), generator=torch.Generator().manual_seed(1))
-    s1 = model.sample(y=torch.ones(4, dtype=torch.long), generator=torch.Generator().manual_seed(1))
+    s0 = model.sample(4, y=torch.zeros(4, dtype=torch.long), generator=torch.Generator().manual_seed(1))
+    s1 = model.sample(4, y=torch.ones(4, dtype=torch.long), generator=torch.Generator().manual_seed(1))
     assert s0.shape == (4, 1, 8, 8) and not torch.allclose(s0, s1)
 
 
@@ -39,7 +39,7 @@ def test_prior_network_depends_on_label_and_kl_is_exact():
     model = CVAE(**SMALL)
     x, y = _data(4)
     c = model.condition(x, y)
-    qz, pz = model.posterior(x, c), model.prior(c)
+    qz, pz = model.posterior(x, y), model.prior(c)
     z = qz.rsample((20000,))
     mc_kl = (qz.log_prob(z) - pz.log_prob(z)).sum(-1).mean(0)
     torch.manual_seed(0)

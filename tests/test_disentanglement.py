@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaebook_lib import MODELS
-from vaebook_lib.metrics import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,
+from vaebook_lib.disentanglement import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,
                                  formas_source, mig, mig_score, represent_with)
 
 SOURCE = FactorSource((4, 5, 6, 8), lambda f: f.float())
@@ -92,7 +92,7 @@ def test_on_a_model_and_formas():
 
 
 def test_kl_per_dimension_sums_to_kl():
-    from vaebook_lib.metrics import kl_per_dimension
+    from vaebook_lib.disentanglement import kl_per_dimension
     model = MODELS["vae"](in_shape=(1, 8, 8), latent_dim=3, hidden=(16,))
     x = torch.bernoulli(torch.full((50, 1, 8, 8), 0.4), generator=torch.Generator().manual_seed(0))
     per_dim = kl_per_dimension(model, x, batch_size=16)
@@ -104,7 +104,7 @@ def test_kl_per_dimension_sums_to_kl():
 
 
 def test_summarize_and_table():
-    from vaebook_lib.metrics import format_table, summarize
+    from vaebook_lib.disentanglement import format_table, summarize
     s = summarize([{"mig": 0.1, "recon": 10.0}, {"mig": 0.3, "recon": 14.0}])
     assert s["mig"][0] == pytest.approx(0.2) and s["mig"][1] == pytest.approx(np.std([0.1, 0.3], ddof=1))
     one = summarize([{"mig": 0.5}])["mig"]
@@ -118,7 +118,7 @@ def test_summarize_and_table():
 
 
 def test_train_and_score_unknown_key():
-    from vaebook_lib.metrics import train_and_score
+    from vaebook_lib.disentanglement import train_and_score
     with pytest.raises(ValueError, match="desconocido"):
         train_and_score("no_existe", None, None, config={}, seed=0, epochs=1, batch_size=8, lr=1e-3,
                         source=SOURCE, sizes={})
@@ -126,7 +126,7 @@ def test_train_and_score_unknown_key():
 
 def test_train_and_score_reproducible():
     from vaebook_lib import load_formas
-    from vaebook_lib.metrics import train_and_score
+    from vaebook_lib.disentanglement import train_and_score
     train, test = load_formas(256, size=16, seed=0), load_formas(64, size=16, seed=1)
     kw = dict(config=dict(in_shape=(1, 16, 16), latent_dim=3, hidden=(32,)), epochs=1, batch_size=64, lr=1e-3,
               source=formas_source(16), sizes=dict(n_points=200, n_train=20, n_eval=10, batch_size=8))

@@ -14,7 +14,7 @@ def _model(seed=0):
     g = torch.Generator().manual_seed(seed)
     m = LinearGaussian.from_weights(torch.randn(5, 2, generator=g), torch.randn(5, generator=g), sigma=0.5,
                                     q_family="diagonal")
-    return m, m.sample(8, g)
+    return m, m.sample(8, generator=g)
 
 
 def _as_mvn(q):

@@ -7,7 +7,8 @@ import torch
 from vaebook_lib.discrete_latents import kl_to_uniform
 from vaebook_lib.losses import kl_to_standard_normal
 from vaebook_lib.models import MODELS, JointVAE, load, save
-from vaebook_lib.models.joint_vae import FixedDiscrete, linear_capacity
+from vaebook_lib.models.joint_vae import FixedDiscrete
+from vaebook_lib.schedules import linear_ramp
 from vaebook_lib.widgets import latent_traversal
 
 
@@ -30,12 +31,12 @@ def test_registered_with_common_constructor():
 
 
 def test_linear_capacity_values():
-    assert linear_capacity(0.0, 5.0) == 0.0
-    assert linear_capacity(0.5, 5.0) == pytest.approx(2.5)
-    assert linear_capacity(1.0, 5.0) == pytest.approx(5.0)
-    assert linear_capacity(0.25, 4.0, ramp=0.5) == pytest.approx(2.0)
-    assert linear_capacity(0.8, 4.0, ramp=0.5) == pytest.approx(4.0)           # ya en su máximo
-    assert linear_capacity(0.9, 5.0, cap=math.log(3)) == pytest.approx(math.log(3))
+    assert linear_ramp(0.0, 5.0) == 0.0
+    assert linear_ramp(0.5, 5.0) == pytest.approx(2.5)
+    assert linear_ramp(1.0, 5.0) == pytest.approx(5.0)
+    assert linear_ramp(0.25, 4.0, ramp=0.5) == pytest.approx(2.0)
+    assert linear_ramp(0.8, 4.0, ramp=0.5) == pytest.approx(4.0)           # ya en su máximo
+    assert linear_ramp(0.9, 5.0, cap=math.log(3)) == pytest.approx(math.log(3))
 
 
 def test_schedule_caps_discrete_capacity_at_log_k():
@@ -93,7 +94,7 @@ def test_encode_decode_sample_interface():
     code = m.encode(x)
     assert code.shape == (16, 3 + 7)
     assert torch.allclose(code[:, 3:6].sum(1), torch.ones(16)) and torch.allclose(code[:, 6:].sum(1), torch.ones(16))
-    assert torch.allclose(code[:, :3], m.posterior(x)[0].loc)
+    assert torch.allclose(code[:, :3], m.posterior(x).loc)
     assert m.decode(code).shape == (16, 1, 8, 8)
     assert m.reconstruct(x).shape == (16, 1, 8, 8)
     s = m.sample(5, generator=torch.Generator().manual_seed(1))
@@ -152,7 +153,7 @@ def test_save_load_round_trip(tmp_path):
     (lambda: small(disc_dims=(1,)), "categorías"),
     (lambda: small(temperature=0.0), "temperatura"),
     (lambda: small(capacity_ramp=0.0), "rampa"),
-    (lambda: linear_capacity(1.5, 5.0), "avance"),
+    (lambda: linear_ramp(1.5, 5.0), "avance"),
     (lambda: small().category_grid(torch.zeros(2, 5)), "z_cont"),
     (lambda: FixedDiscrete(small(), torch.zeros(3)), "discreta"),
 ])

@@ -13,7 +13,7 @@ def _model(q_family="full", D=4, d=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     m = LinearGaussian.from_weights(torch.randn(D, d, generator=g), torch.randn(D, generator=g), sigma=0.7,
                                     q_family=q_family)
-    return m, m.sample(16, g)
+    return m, m.sample(16, generator=g)
 
 
 def _random_q(n, d, g):
@@ -67,7 +67,7 @@ def test_mean_field_optimum_leaves_a_gap_and_is_optimal():
     # columnas de W casi paralelas: la posterior exacta tiene correlación fuerte entre z_1 y z_2
     W = torch.tensor([[1.0, 0.9], [0.8, 1.0], [0.5, 0.6], [-0.3, -0.2]])
     m = LinearGaussian.from_weights(W, sigma=0.5, q_family="diagonal")
-    x = m.sample(16, torch.Generator().manual_seed(0))
+    x = m.sample(16, generator=torch.Generator().manual_seed(0))
     m.set_optimal_encoder()
     best = m.elbo(x)
     assert (m.log_marginal(x) - best > 1e-3).all()          # la familia diagonal no alcanza la posterior correlada
@@ -80,7 +80,7 @@ def test_mean_field_optimum_leaves_a_gap_and_is_optimal():
 def test_closed_form_elbo_matches_monte_carlo():
     m, x = _model()
     q = _random_q(len(x), 2, torch.Generator().manual_seed(2))
-    lw = m.log_weights(x, 20000, q)                        # ELBO = E_q[log w]
+    lw = m.log_weights(x, 20000, q=q)                        # ELBO = E_q[log w]
     se = lw.std(0) / len(lw) ** 0.5
     assert ((lw.mean(0) - m.elbo(x, q)).abs() < 4 * se + 1e-3).all()
 
@@ -107,7 +107,7 @@ def test_forward_terms_and_gradients():
 
 def test_training_by_elbo_closes_the_gap():
     m, x = _model(seed=4)
-    data = m.sample(500, torch.Generator().manual_seed(5))
+    data = m.sample(500, generator=torch.Generator().manual_seed(5))
     gap0 = (m.log_marginal(data) - m.elbo(data)).mean().item()
     hist = fit(m, data, epochs=80, batch_size=500, lr=0.1, seed=0, device="cpu", progress=False)
     gap = (m.log_marginal(data) - m.elbo(data)).mean().item()

@@ -13,7 +13,7 @@ def _model():
         m.set_optimal_encoder()
         m.A.mul_(0.7)
         m.q_log_scale.add_(0.4)
-    return m, m.sample(200, g)
+    return m, m.sample(200, generator=g)
 
 
 def test_log_likelihood_is_converges_to_exact():

@@ -13,7 +13,7 @@ def _model(sigma=0.5, seed=0, n=4):
     w = torch.randn(6, 1, generator=g)
     W = torch.cat([w, w + 0.3 * torch.randn(6, 1, generator=g)], 1)
     m = LinearGaussian.from_weights(W, torch.randn(6, generator=g), sigma=sigma, q_family="diagonal")
-    return m, m.sample(n, g)
+    return m, m.sample(n, generator=g)
 
 
 def test_grid_log_px_matches_the_closed_form():

@@ -138,14 +138,14 @@ def test_prior_learns_a_simple_code_distribution():
     grids = torch.arange(4).view(4, 1, 1).expand(4, 7, 7)
     pred = prior.logits(grids).argmax(1).flatten(1)[:, 1:]        # cada casilla predice el código anterior
     assert (pred == torch.arange(4)[:, None]).float().mean() > 0.95
-    s = prior.sample(4, torch.Generator().manual_seed(1))
+    s = prior.sample(4, generator=torch.Generator().manual_seed(1))
     assert s.shape == (4, 7, 7) and s.min() >= 0 and s.max() < 8
 
 
 def test_sample_needs_a_prior_and_has_image_shape():
     m = _model()
     prior = PixelCNNPrior(n_codes=16, channels=8, n_layers=1)
-    s = m.sample(2, prior, torch.Generator().manual_seed(0))
+    s = m.use_prior(prior).sample(2, generator=torch.Generator().manual_seed(0))
     assert s.shape == (2, 1, 28, 28) and s.min() >= 0 and s.max() <= 1
 
 

@@ -79,7 +79,7 @@ def test_info_vae_weights_follow_the_paper():
 
 def test_sample_shapes_and_range():
     for m in (WAE(), SWAE()):
-        s = m.sample(5, torch.Generator().manual_seed(0))
+        s = m.sample(5, generator=torch.Generator().manual_seed(0))
         assert s.shape == (5, 1, 28, 28) and s.min() >= 0 and s.max() <= 1
 
 

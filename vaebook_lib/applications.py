@@ -14,12 +14,13 @@ from scipy.linalg import subspace_angles
 from scipy.ndimage import median_filter
 from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score, roc_curve
-from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from .data.batches import batches
+from .metrics import knn_accuracy  # noqa: F401  (la clasificación con atributos latentes del capítulo 1)
 from .models.ae import AE
+from .models.base import encode_all
 from .train import fit
 
 
@@ -117,21 +118,9 @@ def decoder_components(w_dec: torch.Tensor | np.ndarray, x: torch.Tensor | np.nd
     return comps * signs, s ** 2 / len(x)
 
 
-@torch.no_grad()
 def codes(model, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
-    """Códigos E(x) de un modelo (modo evaluación) como array (N, k)."""
-    model.eval()
-    return torch.cat([model.encode(b[0]) for b in batches(x, batch_size=batch_size)]).cpu().numpy()
-
-
-def knn_accuracy(f_train, y_train, f_test, y_test, n_neighbors: int = 5) -> float:
-    """Exactitud de un clasificador de k vecinos (distancia euclídea) entrenado con (f_train, y_train)."""
-    f_train, f_test = np.asarray(f_train).reshape(len(f_train), -1), np.asarray(f_test).reshape(len(f_test), -1)
-    if f_train.shape[1] != f_test.shape[1]:
-        raise ValueError(f"Los atributos de entrenamiento ({f_train.shape[1]}) y de prueba ({f_test.shape[1]}) "
-                         "deben tener la misma dimensión.")
-    clf = KNeighborsClassifier(n_neighbors=n_neighbors).fit(f_train, np.asarray(y_train))
-    return float(clf.score(f_test, np.asarray(y_test)))
+    """Códigos E(x) de un modelo (en modo evaluación; después vuelve al modo en que estaba) como array (N, k)."""
+    return encode_all(model, x, batch_size=batch_size).numpy()
 
 
 @torch.no_grad()

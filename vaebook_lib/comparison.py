@@ -15,11 +15,12 @@ oculta), se entrena con el bucle único sobre MNIST binarizado dinámicamente y 
   cifras entre dos conjuntos de imágenes reales;
 - ``knn``: exactitud de k vecinos sobre los códigos (``encode``).
 
-Un valor no aplicable (un AE no tiene ELBO ni genera) queda como ``nan``.
+Un valor no aplicable (un AE no tiene ELBO ni genera) queda como ``nan``. Todo se pide a través de la interfaz
+común de :class:`~vaebook_lib.models.Model`: lo que un modelo no sabe hacer lo rechaza él mismo, y lo que le
+distingue (si entra en la comparativa, si conserva su arquitectura, si tiene verosimilitud) lo declara su clase.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from dataclasses import dataclass, fields
@@ -31,20 +32,12 @@ from .data.vision import ImageData
 from .feature_net import dfc_feature_net
 from .metrics import frechet_distance, frechet_interval, knn_accuracy, log_likelihood_is, precision_recall
 from .models import MODELS, Model
+from .models.base import Unsupported, encode_all, evaluating
 from .models.recon_losses import DFC_BETA_BOOK
 from .train import evaluate, fit
 
-# Claves que no son modelos generativos de imágenes con el interfaz común (se comparan en sus capítulos).
-NOT_COMPARABLE = {
-    "linear_gaussian": "modelo lineal-gaussiano de juguete (capítulo 2), no de imágenes",
-    "pixelcnn_prior": "previa autorregresiva sobre los códigos del VQ-VAE, no un autocodificador",
-    "vae_pixelcnn": "decodificador autorregresivo: reconstruir y muestrear cuestan una pasada por píxel; "
-                    "se mide en el capítulo 2 (colapso de la posterior)",
-}
 METRICS = ("recon", "elbo", "nll", "frechet", "precision", "recall", "knn")
 FLOOR = "datos reales"  # la fila del suelo: imágenes reales frente a imágenes reales
-# Modelos cuya arquitectura es parte del método: conservan la suya (la tabla lo indica con un asterisco).
-OWN_ARCHITECTURE = {"ksparse_ae", "vq_vae", "categorical_vae"}
 
 
 @dataclass
@@ -69,7 +62,12 @@ class Result:
 
 def comparable_keys() -> list[str]:
     """Las claves del catálogo que entran en la comparativa, en el orden del catálogo."""
-    return [k for k in MODELS if k not in NOT_COMPARABLE]
+    return [k for k, cls in MODELS.items() if not cls.not_comparable]
+
+
+def not_comparable() -> dict[str, str]:
+    """Las claves que se quedan fuera, cada una con su motivo (``Model.not_comparable``)."""
+    return {k: cls.not_comparable for k, cls in MODELS.items() if cls.not_comparable}
 
 
 def build(key: str, *, latent_dim: int, hidden: tuple[int, ...], n_train: int, seed: int = 0,
@@ -87,7 +85,7 @@ def build(key: str, *, latent_dim: int, hidden: tuple[int, ...], n_train: int, s
     cls = MODELS[key]
     names = {f.name for f in fields(cls.Config)}
     common = {"in_shape": (1, 28, 28), "likelihood": "bernoulli", "dataset_size": n_train}
-    if key not in OWN_ARCHITECTURE:
+    if not cls.own_architecture:     # los de arquitectura propia la conservan (asterisco en la tabla)
         common.update(latent_dim=latent_dim, hidden=hidden, arch="mlp")
     torch.manual_seed(seed)
     if key == "dfcvae":
@@ -98,28 +96,12 @@ def build(key: str, *, latent_dim: int, hidden: tuple[int, ...], n_train: int, s
 
 @torch.no_grad()
 def _samples(model: Model, n: int, labels: torch.Tensor, seed: int) -> torch.Tensor | None:
-    sample = getattr(model, "sample", None)
-    if sample is None:
+    """``n`` muestras del modelo (con las etiquetas de prueba si es condicional), o None si no genera."""
+    try:
+        return model.sample(n, y=labels[:n] if model.conditional else None,
+                            generator=torch.Generator().manual_seed(seed))
+    except Unsupported:             # un AE, o el VQ-VAE sin su previa (se genera en el capítulo 3)
         return None
-    params = inspect.signature(sample).parameters
-    g = torch.Generator().manual_seed(seed)
-    if "prior" in params:  # el VQ-VAE necesita su previa autorregresiva ajustada (capítulo 3)
-        return None
-    if "y" in params and model.conditional:
-        kwargs = {"y": labels[:n]}
-        if "n" in params:
-            kwargs["n"] = n
-        if "generator" in params:
-            kwargs["generator"] = g
-        return sample(**kwargs)
-    return sample(n, generator=g) if "generator" in params else sample(n)
-
-
-def _with_labels(method, x: torch.Tensor, y: torch.Tensor, conditional: bool):
-    """Llama a ``method(x)``, o a ``method(x, y)`` si el modelo es condicional y el método acepta etiquetas."""
-    if conditional and "y" in inspect.signature(method).parameters:
-        return method(x, y=y)
-    return method(x)
 
 
 def _sample_scores(real_feats: torch.Tensor, fake_feats: torch.Tensor, n_boot: int, seed: int) -> dict:
@@ -133,24 +115,32 @@ def _sample_scores(real_feats: torch.Tensor, fake_feats: torch.Tensor, n_boot: i
 @torch.no_grad()
 def assess(model: Model, train: ImageData, test: ImageData, *, features, k: int, n_eval: int, n_samples: int,
            n_boot: int = 10, seed: int = 0) -> Result:
-    """Mide un modelo ya entrenado (ver el docstring del módulo)."""
-    model.eval()
+    """Mide un modelo ya entrenado (ver el docstring del módulo), en modo evaluación; al terminar lo deja en el
+    modo en que estaba."""
+    with evaluating(model):
+        return _assess(model, train, test, features=features, k=k, n_eval=n_eval, n_samples=n_samples,
+                       n_boot=n_boot, seed=seed)
+
+
+def _assess(model: Model, train: ImageData, test: ImageData, *, features, k: int, n_eval: int, n_samples: int,
+            n_boot: int, seed: int) -> Result:
     x_test = binarize(test.x, torch.Generator().manual_seed(seed + 1))
-    y_test = test.y
     cond = model.conditional
-    x_hat = _with_labels(model.reconstruct, x_test, y_test, cond)
+    labels = (lambda y: y) if cond else (lambda y: None)   # las etiquetas, solo a un modelo condicional
+    y_test = test.y
+    x_hat = model.reconstruct(x_test, labels(y_test))
     recon = ((x_hat - x_test) ** 2).flatten(1).sum(1).mean().item()
     # La ELBO y log p(x) se miden sobre las mismas n_eval imágenes, para que sean comparables entre sí.
     x_eval, y_eval = x_test[:n_eval], y_test[:n_eval]
-    elbo = evaluate(model, x_eval, y_eval if cond else None).get("elbo", math.nan)
+    elbo = evaluate(model, x_eval, labels(y_eval)).get("elbo", math.nan)
     nll = math.nan
     # En un modelo condicional sería log p(x|y), otra magnitud; en uno entrenado con otra pérdida, un modelo
     # de Bernoulli que nunca se optimizó.
-    if model.likelihood_objective and hasattr(model, "log_weights") and not cond:
+    if model.likelihood_objective and not cond:
         nll = -log_likelihood_is(model, x_eval, k).mean().item()
     x_train = binarize(train.x, torch.Generator().manual_seed(seed + 2))
-    codes_train = _with_labels(model.encode, x_train, train.y, cond).flatten(1)
-    codes_test = _with_labels(model.encode, x_test, y_test, cond).flatten(1)
+    codes_train = encode_all(model, x_train, labels(train.y)).flatten(1)
+    codes_test = encode_all(model, x_test, labels(y_test)).flatten(1)
     knn = knn_accuracy(codes_train, train.y, codes_test, y_test)
     samples = _samples(model, n_samples, y_test, seed)
     scores = {}
@@ -251,7 +241,7 @@ def format_results(results: list[Result]) -> str:
         return f"{text:>{width}}"
 
     for key, rs in by_model(results).items():
-        name = key + ("*" if key in OWN_ARCHITECTURE else "")
+        name = key + ("*" if key in MODELS and MODELS[key].own_architecture else "")
         fr = cell(rs, "frechet", 9)
         if len(rs) == 1 and not math.isnan(rs[0].frechet):
             fr = f"{rs[0].frechet:.2f} [{rs[0].frechet_lo:.2f}, {rs[0].frechet_hi:.2f}]"

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score
 
 from .data.formas import FACTOR_SIZES, render
+from .models.base import encode_all, evaluating
 
 Represent = Callable[[torch.Tensor], np.ndarray]
 
@@ -39,14 +40,8 @@ def formas_source(size: int = 64) -> FactorSource:
 
 def represent_with(model, batch_size: int = 1000) -> Represent:
     """La representación de un modelo: ``model.encode`` (la media de q(z|x)) en modo ``eval``, como NumPy."""
-    @torch.no_grad()
     def represent(x: torch.Tensor) -> np.ndarray:
-        was = model.training
-        model.eval()
-        device = next(model.parameters()).device
-        out = torch.cat([model.encode(part.to(device)).cpu() for part in x.split(batch_size)])
-        model.train(was)
-        return out.numpy().astype(np.float64)
+        return encode_all(model, x, batch_size=batch_size).numpy().astype(np.float64)
     return represent
 
 
@@ -203,17 +198,14 @@ def metric_sizes(profile) -> dict[str, int]:
 @torch.no_grad()
 def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """KL(q(z_d|x) || N(0, 1)) media sobre ``x`` para cada dimensión d del latente: las dimensiones con KL
-    casi nula están «apagadas» (el codificador las ignora y el decodificador no las usa)."""
-    if not hasattr(model, "posterior"):
-        raise ValueError(f"{type(model).__name__} no tiene una posterior gaussiana q(z|x).")
-    was = model.training
-    model.eval()
-    device = next(model.parameters()).device
+    casi nula están «apagadas» (el codificador las ignora y el decodificador no las usa). Un modelo sin
+    posterior (un AE) la rechaza con un error que lo dice."""
+    device = model.device
     total = 0.0
-    for part in x.split(batch_size):
-        q = model.posterior(part.to(device))
-        total = total + torch.distributions.kl_divergence(q, model.prior(q.loc)).sum(0).cpu()
-    model.train(was)
+    with evaluating(model):
+        for part in x.split(batch_size):
+            q = model.posterior(part.to(device))
+            total = total + torch.distributions.kl_divergence(q, model.prior(q.loc)).sum(0).cpu()
     return total / len(x)
 
 

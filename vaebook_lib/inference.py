@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
+from .models.base import evaluating
+
 
 def elbo_estimate(model, x: torch.Tensor, q: Independent, k: int = 1,
                   generator: torch.Generator | None = None) -> torch.Tensor:
@@ -79,32 +81,29 @@ def fit_local_posteriors(model, x: torch.Tensor, *, steps: int, lr: float = 0.05
     """
     if not isinstance(steps, int) or steps < 1 or lr <= 0:
         raise ValueError("steps debe ser un entero positivo y lr positiva.")
-    if hasattr(model, "check_input"):
-        model.check_input(x)
-    was = getattr(model, "training", False)
-    model.eval()
-    d = model.config.latent_dim
-    if init is None:
-        mu0, sigma0 = torch.zeros(len(x), d, device=x.device), torch.ones(len(x), d, device=x.device)
-    else:
-        base = init.base_dist if isinstance(init, Independent) else init
-        mu0, sigma0 = base.loc, base.scale
-    if mu0.shape != (len(x), d):
-        raise ValueError(f"La q inicial debe tener forma (lote, {d}); se recibió {tuple(mu0.shape)}.")
-    mu = mu0.detach().clone().requires_grad_(True)
-    log_sigma = sigma0.detach().log().clone().requires_grad_(True)
-    opt = torch.optim.Adam([mu, log_sigma], lr=lr)
-    trace = []
-    start = time.perf_counter()
-    for _ in range(steps):
-        q = Independent(Normal(mu, log_sigma.exp()), 1)
-        elbo = elbo_estimate(model, x, q, k, generator)
-        # solo los parámetros locales: los de p_theta no acumulan gradiente
-        g_mu, g_ls = torch.autograd.grad(-elbo.sum(), [mu, log_sigma])
-        mu.grad, log_sigma.grad = g_mu, g_ls
-        opt.step()
-        trace.append(float(elbo.detach().mean()))
-    seconds = time.perf_counter() - start
-    model.train(was)
+    model.check_input(x)
+    with evaluating(model):
+        d = model.config.latent_dim
+        if init is None:
+            mu0, sigma0 = torch.zeros(len(x), d, device=x.device), torch.ones(len(x), d, device=x.device)
+        else:
+            base = init.base_dist if isinstance(init, Independent) else init
+            mu0, sigma0 = base.loc, base.scale
+        if mu0.shape != (len(x), d):
+            raise ValueError(f"La q inicial debe tener forma (lote, {d}); se recibió {tuple(mu0.shape)}.")
+        mu = mu0.detach().clone().requires_grad_(True)
+        log_sigma = sigma0.detach().log().clone().requires_grad_(True)
+        opt = torch.optim.Adam([mu, log_sigma], lr=lr)
+        trace = []
+        start = time.perf_counter()
+        for _ in range(steps):
+            q = Independent(Normal(mu, log_sigma.exp()), 1)
+            elbo = elbo_estimate(model, x, q, k, generator)
+            # solo los parámetros locales: los de p_theta no acumulan gradiente
+            g_mu, g_ls = torch.autograd.grad(-elbo.sum(), [mu, log_sigma])
+            mu.grad, log_sigma.grad = g_mu, g_ls
+            opt.step()
+            trace.append(float(elbo.detach().mean()))
+        seconds = time.perf_counter() - start
     q = Independent(Normal(mu.detach(), log_sigma.detach().exp()), 1)
     return LocalFit(q=q, trace=trace, seconds=seconds)

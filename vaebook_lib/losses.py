@@ -47,9 +47,8 @@ def kl_to_standard_normal(q: Normal) -> torch.Tensor:
 def kl_warmup_weight(progress: float, warmup: float) -> float:
     """Peso de la KL en el recocido lineal (Bowman et al., 2015): crece de 0 a 1 durante la fracción ``warmup``
     del entrenamiento y después vale 1. ``warmup = 0`` lo desactiva (peso 1 siempre)."""
-    if not 0 <= progress <= 1 or warmup < 0:
-        raise ValueError(f"Se necesita progress en [0, 1] y warmup >= 0; se recibió {progress}, {warmup}.")
-    return 1.0 if warmup == 0 else min(1.0, progress / warmup)
+    from .schedules import linear_ramp   # la única rampa lineal de la biblioteca
+    return linear_ramp(progress, ramp=warmup)
 
 
 def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:

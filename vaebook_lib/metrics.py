@@ -10,6 +10,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from .config import get_device
 from .data.batches import batches
+from .models.base import encode_all, evaluating
 
 
 @torch.no_grad()
@@ -17,30 +18,28 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
                       device: str | torch.device | None = None) -> torch.Tensor:
     """log p(x) ~ log (1/k) sum_i w_i, con w_i = p(x, z_i) / q(z_i|x) y z_i ~ q(z|x); un valor por ejemplo.
 
-    El modelo debe ofrecer ``log_weights(x, k) -> (k, lote)``. Las ``k`` muestras se procesan en trozos de
-    ``chunk`` y se combinan con log-sum-exp, así que ``k = 5000`` no necesita más memoria que ``k = chunk``.
+    Usa ``model.log_weights(x, k) -> (k, lote)`` (la interfaz común; un modelo sin verosimilitud lo rechaza).
+    Las ``k`` muestras se procesan en trozos de ``chunk`` y se combinan con log-sum-exp, así que ``k = 5000`` no necesita más memoria que ``k = chunk``.
     El estimador es un límite inferior en esperanza (desigualdad de Jensen) que converge a log p(x) con k.
     Se calcula en ``device`` (por defecto CUDA si la hay); el modelo vuelve después a su dispositivo y el
     resultado se devuelve en la CPU.
     """
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k debe ser un entero positivo; se recibió {k!r}.")
-    if not hasattr(model, "log_weights"):
-        raise ValueError(f"{type(model).__name__} no define log_weights: no tiene una verosimilitud que estimar.")
-    was = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
+    try:
+        log_weights = model.log_weights
+    except AttributeError:       # no es un modelo del libro (ni un objeto con su interfaz)
+        raise ValueError(f"{type(model).__name__} no define log_weights: no tiene una verosimilitud que "
+                         "estimar.") from None
     home = next(model.parameters()).device
     device = torch.device(device) if device is not None else get_device()
-    model.to(device)
     out = []
-    for (xb,) in batches(x, batch_size=batch_size):
-        xb = xb.to(device)
-        parts = [torch.logsumexp(model.log_weights(xb, min(chunk, k - i)), dim=0) for i in range(0, k, chunk)]
-        out.append((torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)).cpu())
+    with evaluating(model.to(device)):
+        for (xb,) in batches(x, batch_size=batch_size):
+            xb = xb.to(device)
+            parts = [torch.logsumexp(log_weights(xb, min(chunk, k - i)), dim=0) for i in range(0, k, chunk)]
+            out.append((torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)).cpu())
     model.to(home)
-    if hasattr(model, "train"):
-        model.train(was)
     return torch.cat(out)
 
 
@@ -117,10 +116,17 @@ def _features(x: torch.Tensor, name: str) -> np.ndarray:
     return x.numpy()
 
 
-def knn_accuracy(train_codes: torch.Tensor, train_labels: torch.Tensor, test_codes: torch.Tensor,
-                 test_labels: torch.Tensor, k: int = 5) -> float:
-    """Exactitud de un clasificador de k vecinos (scikit-learn) entrenado sobre códigos latentes."""
-    a, b = _features(train_codes, "train_codes"), _features(test_codes, "test_codes")
+def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5) -> float:
+    """Exactitud de un clasificador de k vecinos (distancia euclídea, scikit-learn) entrenado con
+    (``train_codes``, ``train_labels``) y medido en (``test_codes``, ``test_labels``).
+
+    Los códigos son tensores o arrays (N, ...) (códigos latentes, píxeles, proyecciones de un PCA); cada
+    ejemplo se aplana a un vector."""
+    flat = lambda v: torch.as_tensor(v).detach().reshape(len(v), -1)  # noqa: E731
+    a, b = _features(flat(train_codes), "train_codes"), _features(flat(test_codes), "test_codes")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"Los códigos de entrenamiento ({a.shape[1]}) y de prueba ({b.shape[1]}) deben tener la "
+                         "misma dimensión.")
     if len(a) != len(train_labels) or len(b) != len(test_labels):
         raise ValueError("Cada código necesita su etiqueta: los tamaños no coinciden.")
     clf = KNeighborsClassifier(n_neighbors=k).fit(a, np.asarray(train_labels))
@@ -137,21 +143,8 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: in
     """
     if threshold < 0 or len(x) < 2:
         raise ValueError("Se necesitan al menos dos ejemplos y un umbral no negativo.")
-    was = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    device = next(model.parameters()).device if hasattr(model, "parameters") else x.device
-    means = torch.cat([model.encode(xb.to(device)).cpu() for (xb,) in batches(x, batch_size=batch_size)])
-    if hasattr(model, "train"):
-        model.train(was)
-    var = means.var(0)
+    var = encode_all(model, x, batch_size=batch_size).var(0)
     return int((var > threshold).sum()), var
-# Métricas de desenredo (capítulo 3): viven en su propio módulo y se reexportan aquí.
-from .disentanglement import (FactorSource, beta_vae_score, disentanglement_scores, factor_vae_score,  # noqa: E402
-                              format_table, formas_source, kl_per_dimension, metric_sizes, mig, mig_score,
-                              represent_with, summarize, train_and_score)
-
-
 def sharpness(x: torch.Tensor) -> torch.Tensor:
     """Nitidez de cada imagen: energía media del gradiente, mean((x[i+1,j] - x[i,j])^2 + (x[i,j+1] - x[i,j])^2).
 

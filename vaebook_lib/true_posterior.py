@@ -24,6 +24,7 @@ from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 from .flows import MADE, planar
+from .models.base import evaluating
 
 FAMILIES = ("diagonal", "full", "planar", "iaf")
 _LOG_E_MINUS_1 = math.log(math.e - 1)   # m(a) = -1 + softplus(a) vale 0 aquí: u_hat = 0, el flujo planar es la identidad
@@ -34,8 +35,7 @@ def _check_model_x(model, x: torch.Tensor) -> None:
         raise ValueError("La posterior en rejilla necesita un modelo con latente de dimensión 2.")
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or len(x) == 0:
         raise ValueError("x debe ser un lote no vacío de datos (primera dimensión: el ejemplo).")
-    if hasattr(model, "check_input"):
-        model.check_input(x)
+    model.check_input(x)
 
 
 def _log_joint(model, x: torch.Tensor, pts: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -90,31 +90,29 @@ def grid_posterior(model, x: torch.Tensor, *, lim: float = 8.0, n: int = 161, n_
     _check_model_x(model, x)
     if lim <= 0 or n < 3 or n_fine < 3 or tail <= 0 or chunk < 1:
         raise ValueError("lim y tail deben ser positivos, n y n_fine al menos 3 y chunk positivo.")
-    was = getattr(model, "training", False)
-    model.eval()
-    t = torch.linspace(-lim, lim, n)
-    step = float(t[1] - t[0])
-    pts = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)   # (n*n, 2), fila = z2
-    lj = _log_joint(model, x, pts, chunk).reshape(len(x), n, n)
-    coarse = torch.logsumexp(lj.flatten(1), 1) + 2 * math.log(step)
-    border = torch.ones(n, n, dtype=torch.bool)
-    border[1:-1, 1:-1] = False
-    edge = (torch.logsumexp(lj[:, border], 1) + 2 * math.log(step) - coarse).exp()
-    z1s, z2s = [], []
-    for b in range(len(x)):
-        keep = lj[b] > lj[b].max() - tail
-        rows, cols = keep.any(1).nonzero().squeeze(1), keep.any(0).nonzero().squeeze(1)
-        lo1, hi1 = float(t[cols.min()]) - 2 * step, float(t[cols.max()]) + 2 * step
-        lo2, hi2 = float(t[rows.min()]) - 2 * step, float(t[rows.max()]) + 2 * step
-        z1s.append(torch.linspace(max(lo1, -lim), min(hi1, lim), n_fine))
-        z2s.append(torch.linspace(max(lo2, -lim), min(hi2, lim), n_fine))
-    z1, z2 = torch.stack(z1s), torch.stack(z2s)                                   # (B, n_fine)
-    fine = torch.stack([torch.stack(torch.meshgrid(a, c, indexing="xy"), -1).reshape(-1, 2)
-                        for a, c in zip(z1, z2)])                                 # (B, n_fine^2, 2)
-    lj_fine = _log_joint(model, x, fine, chunk).reshape(len(x), n_fine, n_fine)
-    area = (z1[:, 1] - z1[:, 0]) * (z2[:, 1] - z2[:, 0])
-    log_px = torch.logsumexp(lj_fine.flatten(1), 1) + area.log()
-    model.train(was)
+    with evaluating(model):
+        t = torch.linspace(-lim, lim, n)
+        step = float(t[1] - t[0])
+        pts = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)   # (n*n, 2), fila = z2
+        lj = _log_joint(model, x, pts, chunk).reshape(len(x), n, n)
+        coarse = torch.logsumexp(lj.flatten(1), 1) + 2 * math.log(step)
+        border = torch.ones(n, n, dtype=torch.bool)
+        border[1:-1, 1:-1] = False
+        edge = (torch.logsumexp(lj[:, border], 1) + 2 * math.log(step) - coarse).exp()
+        z1s, z2s = [], []
+        for b in range(len(x)):
+            keep = lj[b] > lj[b].max() - tail
+            rows, cols = keep.any(1).nonzero().squeeze(1), keep.any(0).nonzero().squeeze(1)
+            lo1, hi1 = float(t[cols.min()]) - 2 * step, float(t[cols.max()]) + 2 * step
+            lo2, hi2 = float(t[rows.min()]) - 2 * step, float(t[rows.max()]) + 2 * step
+            z1s.append(torch.linspace(max(lo1, -lim), min(hi1, lim), n_fine))
+            z2s.append(torch.linspace(max(lo2, -lim), min(hi2, lim), n_fine))
+        z1, z2 = torch.stack(z1s), torch.stack(z2s)                                   # (B, n_fine)
+        fine = torch.stack([torch.stack(torch.meshgrid(a, c, indexing="xy"), -1).reshape(-1, 2)
+                            for a, c in zip(z1, z2)])                                 # (B, n_fine^2, 2)
+        lj_fine = _log_joint(model, x, fine, chunk).reshape(len(x), n_fine, n_fine)
+        area = (z1[:, 1] - z1[:, 0]) * (z2[:, 1] - z2[:, 0])
+        log_px = torch.logsumexp(lj_fine.flatten(1), 1) + area.log()
     return GridPosterior(z1=z1, z2=z2, log_joint=lj_fine, log_px=log_px, coarse_log_px=coarse, edge_mass=edge)
 
 
@@ -218,28 +216,26 @@ def fit_per_image(model, x: torch.Tensor, family: str, *, loc: torch.Tensor, sca
         raise ValueError("steps y samples deben ser enteros positivos y lr positiva.")
     g = torch.Generator().manual_seed(seed)
     q = PerImageQ(family, loc, scale, flow_length=flow_length, generator=g)
-    was = getattr(model, "training", False)
-    model.eval()
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
-    opt = torch.optim.Adam(q.parameters(), lr=lr)
-    # la tasa baja a cero con un coseno: el ruido de la ELBO de pocas muestras deja de mover q al final
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    trace = []
-    try:
-        for _ in range(steps):
-            eps = torch.randn(samples, *loc.shape, generator=g)
-            elbo = elbo_and_log_weights(model, x, q, eps).mean(0)                  # (B,)
-            opt.zero_grad(set_to_none=True)
-            (-elbo.sum()).backward()
-            opt.step()
-            sched.step()
-            trace.append(float(elbo.detach().mean()))
-    finally:
+    with evaluating(model):
+        frozen = [p for p in model.parameters() if p.requires_grad]
         for p in frozen:
-            p.requires_grad_(True)
-        model.train(was)
+            p.requires_grad_(False)
+        opt = torch.optim.Adam(q.parameters(), lr=lr)
+        # la tasa baja a cero con un coseno: el ruido de la ELBO de pocas muestras deja de mover q al final
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        trace = []
+        try:
+            for _ in range(steps):
+                eps = torch.randn(samples, *loc.shape, generator=g)
+                elbo = elbo_and_log_weights(model, x, q, eps).mean(0)                  # (B,)
+                opt.zero_grad(set_to_none=True)
+                (-elbo.sum()).backward()
+                opt.step()
+                sched.step()
+                trace.append(float(elbo.detach().mean()))
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
     return FamilyFit(q=q, trace=trace)
 
 
@@ -253,12 +249,10 @@ def evaluate_q(model, x: torch.Tensor, q: PerImageQ, samples: int = 2000, seed: 
     if samples < 1 or chunk < 1:
         raise ValueError("samples y chunk deben ser enteros positivos.")
     g = torch.Generator().manual_seed(seed)
-    was = getattr(model, "training", False)
-    model.eval()
-    lw = torch.cat([elbo_and_log_weights(model, x, q, torch.randn(min(chunk, samples - s), *q.loc.shape,
-                                                                 generator=g))
-                    for s in range(0, samples, chunk)])                            # (S, B)
-    model.train(was)
+    with evaluating(model):
+        lw = torch.cat([elbo_and_log_weights(model, x, q, torch.randn(min(chunk, samples - s), *q.loc.shape,
+                                                                     generator=g))
+                        for s in range(0, samples, chunk)])                            # (S, B)
     return lw.mean(0), torch.logsumexp(lw, 0) - math.log(samples)
 
 

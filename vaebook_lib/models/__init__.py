@@ -1,7 +1,7 @@
 """Catálogo de modelos: ``MODELS`` asocia a cada clave estable su clase."""
 from .adgm import ADGM
 from .ae import AE, AEConfig
-from .base import Model, ModelConfig, Output, load, save
+from .base import Model, ModelConfig, Output, Unsupported, encode_all, evaluating, gaussian_from_params, load, save
 from .beta_tcvae import BetaTCVAE, BetaTCVAEConfig
 from .beta_vae import BetaVAE, BetaVAECapacity, BetaVAECapacityConfig, BetaVAEConfig
 from .categorical_vae import CategoricalVAE, CategoricalVAEConfig
@@ -34,5 +34,6 @@ MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE, CategoricalVAE, JointVAE,
 )}
 
-__all__ = (["MODELS", "Model", "ModelConfig", "Output", "load", "save", "CompletionBaseline"]
+__all__ = (["MODELS", "Model", "ModelConfig", "Output", "Unsupported", "encode_all", "evaluating",
+            "gaussian_from_params", "load", "save", "CompletionBaseline"]
            + [c.__name__ for c in MODELS.values()])

@@ -23,7 +23,7 @@ from torch.distributions import Normal, kl_divergence
 
 from ..losses import decoder_distribution
 from ..nets import Encoder, mlp
-from .base import Model, ModelConfig, Output
+from .base import Model, ModelConfig, Output, evaluating, gaussian_from_params
 
 
 class _JointMLP(nn.Module):
@@ -41,11 +41,6 @@ class _JointMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         return self.rest(self.lx(x) + self.lu(u))
-
-
-def _gaussian(params: torch.Tensor) -> Normal:
-    mu, logvar = params.chunk(2, dim=-1)
-    return Normal(mu, torch.exp(0.5 * logvar))
 
 
 @dataclass
@@ -75,6 +70,7 @@ class ADGM(Model):
     key = "adgm"
     Config = ADGMConfig
     conditional = True   # acepta etiquetas (-1 = desconocida); el modelo no supervisado las ignora
+    likelihood_objective = True
 
     def __init__(self, config: ADGMConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -103,28 +99,30 @@ class ADGM(Model):
 
     def _bound_given(self, x, a, yh, analytic: bool = True):
         """Para cada y de ``yh`` (Y, B, C): log p(x|y,z) + log p(a|x,y,z) + log p(y) - KL(q(z|a,y,x)||p(z)) con un
-        z ~ q(z|a,y,x). Sin ``analytic``, el término de z es el de Monte Carlo log p(z) - log q(z|...)."""
+        z ~ q(z|a,y,x). Sin ``analytic``, el término de z es el de Monte Carlo log p(z) - log q(z|...).
+        Devuelve (cota, log p(x|y,z), z, p(x|y,z)), cada uno con las dimensiones delanteras (Y, B)."""
         Y, B = yh.shape[:2]
         xf = self._flat(x)
         a_ = a.expand(Y, B, -1)
-        qz = _gaussian(self.q_z(xf, torch.cat([a_, yh], -1)))
+        qz = gaussian_from_params(self.q_z(xf, torch.cat([a_, yh], -1)))
         z = qz.rsample()
         prior = Normal(torch.zeros_like(z), torch.ones_like(z))
         z_term = (-kl_divergence(qz, prior).sum(-1) if analytic
                   else prior.log_prob(z).sum(-1) - qz.log_prob(z).sum(-1))
-        log_px = self.likelihood(z, yh).log_prob(x.expand(Y, *x.shape))
-        log_pa = _gaussian(self.p_a(xf, torch.cat([z, yh], -1))).log_prob(a_).sum(-1)
+        px = self.likelihood(z, yh)
+        log_px = px.log_prob(x.expand(Y, *x.shape))
+        log_pa = gaussian_from_params(self.p_a(xf, torch.cat([z, yh], -1))).log_prob(a_).sum(-1)
         log_py = -math.log(self.config.n_classes) if self.config.n_classes else 0.0
-        return log_px + log_pa + log_py + z_term, log_px
+        return log_px + log_pa + log_py + z_term, log_px, z, px
 
     def posterior_aux(self, x: torch.Tensor) -> Normal:
         """q(a|x)."""
-        return _gaussian(self.q_a(x))
+        return gaussian_from_params(self.q_a(x))
 
     def posterior_latent(self, x: torch.Tensor, a: torch.Tensor, y_onehot: torch.Tensor | None = None) -> Normal:
         """q(z|a,[y],x) para a de forma (..., lote, aux_dim)."""
         u = a if y_onehot is None else torch.cat([a, y_onehot.expand(*a.shape[:-1], -1)], -1)
-        return _gaussian(self.q_z(self._flat(x), u))
+        return gaussian_from_params(self.q_z(self._flat(x), u))
 
     def classify_logits(self, x: torch.Tensor, a: torch.Tensor | None = None) -> torch.Tensor:
         """Logits de q(y|a,x); sin ``a``, con a en la media de q(a|x)."""
@@ -139,31 +137,40 @@ class ADGM(Model):
         return self.classify_logits(x).argmax(-1)
 
     # --- interfaz del catálogo -----------------------------------------------------------------------------
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Media de q(z|a,y,x) con a en su media y, si hay clases, y la clase más probable."""
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Media de q(z|a,y,x) con a en su media y, si hay clases, la etiqueta ``y`` dada o, sin ella (o donde
+        vale -1), la clase más probable según q(y|a,x)."""
         a = self.posterior_aux(x).loc
-        yh = (F.one_hot(self.classify_logits(x, a).argmax(-1), self.config.n_classes).float()
-              if self.config.n_classes else x.new_zeros(len(x), 0))
+        C = self.config.n_classes
+        if C:
+            guess = self.classify_logits(x, a).argmax(-1)
+            y = guess if y is None else torch.where(self._labels(y, len(x)) >= 0, y, guess)
+            yh = F.one_hot(y, C).to(x.dtype)
+        else:
+            yh = x.new_zeros(len(x), 0)
         return self.posterior_latent(x, a, yh).loc
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         C = self.config.n_classes
         if C and y is None:
             raise ValueError("El ADGM semisupervisado necesita la etiqueta y para decodificar.")
-        yh = F.one_hot(y.long(), C).float() if C else z.new_zeros(*z.shape[:-1], 0)
+        yh = F.one_hot(self.check_labels(y, len(z), C), C).to(z.dtype) if C else z.new_zeros(*z.shape[:-1], 0)
         return self.likelihood(z, yh).mean
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.encode(x)
-        y = self.predict(x) if self.config.n_classes else None
-        return self.decode(z, y)
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """decode(encode(x)) con la etiqueta ``y`` o, sin ella, la clase que predice q(y|a,x)."""
+        with evaluating(self):
+            if self.config.n_classes and y is None:
+                y = self.predict(x)
+            return self.decode(self.encode(x, y), y)
 
     @torch.no_grad()
-    def sample(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None):
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """Imágenes medias de p(x|y,z), z ~ N(0, I) (y ~ uniforme si no se da)."""
         C = self.config.n_classes
-        z = torch.randn(n, self.config.latent_dim, generator=generator).to(self.device)
+        z = self.randn(n, self.config.latent_dim, generator=generator)
         if C and y is None:
             y = torch.randint(0, C, (n,), generator=generator).to(self.device)
         return self.decode(z, y)
@@ -180,12 +187,13 @@ class ADGM(Model):
         qa = self.posterior_aux(x)
         a = qa.rsample()
         log_qa = qa.log_prob(a).sum(-1)
-        inner, log_px = self._bound_given(x, a, self._onehots(len(x)))          # (Y, B)
+        inner, log_px, z_all, px = self._bound_given(x, a, self._onehots(len(x)))          # (Y, B)
         terms = {}
         if not self.config.n_classes:
             elbo, rec = inner[0] - log_qa, -log_px[0]
             loss = -elbo.mean()
             logits = None
+            pick_y = torch.zeros_like(elbo, dtype=torch.long)
         else:
             logits = self.classify_logits(x, a)
             qy = logits.softmax(-1).T                                              # (C, B)
@@ -197,12 +205,17 @@ class ADGM(Model):
             rec = torch.where(labeled, -log_px.gather(0, idx[None]).squeeze(0), -(qy * log_px).sum(0))
             ce = F.cross_entropy(logits[labeled], y[labeled]) if labeled.any() else logits.sum() * 0
             loss = -elbo.mean() + self.config.beta * ce
-            terms["ce"] = ce.detach()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "elbo": elbo.mean().detach(), **terms}
-        return ADGMOutput(loss=loss, terms=terms, elbo=elbo.detach(), logits=logits)
+            terms["ce"] = ce
+            pick_y = torch.where(labeled, y, logits.argmax(-1))
+        terms = {"loss": loss, "recon": rec.mean(), "elbo": elbo.mean(), **terms}
+        # z y x_hat: los de la etiqueta dada o, sin ella, los de la clase más probable según q(y|a,x)
+        rows = torch.arange(len(x), device=x.device)
+        z, x_hat = z_all[pick_y, rows], px.mean[pick_y, rows]
+        return ADGMOutput(loss=loss, terms=terms, x_hat=x_hat, z=z, elbo=elbo.detach(), logits=logits)
 
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """log w de p(x, [y,] a, z) / q(a, [y,] z | x) con a, y, z muestreados de q: (k, lote)."""
+    def log_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        """log w de p(x, [y,] a, z) / q(a, [y,] z | x) con a, y, z muestreados de q: (k, lote). Estima log p(x),
+        con y marginalizada: las etiquetas ``y`` no se usan."""
         qa = self.posterior_aux(x)
         a = qa.rsample((k,))                                                        # (k, B, A)
         log_q = qa.log_prob(a).sum(-1)
@@ -214,5 +227,5 @@ class ADGM(Model):
             yh, log_q = F.one_hot(y, C).float(), log_q + qy.log_prob(y)
         else:
             yh = x.new_zeros(k, len(x), 0)
-        inner, _ = self._bound_given(x, a, yh, analytic=False)
+        inner = self._bound_given(x, a, yh, analytic=False)[0]
         return inner - log_q

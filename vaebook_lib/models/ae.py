@@ -38,10 +38,10 @@ class AE(Model):
         if not torch.isfinite(x).all() or tuple(x.shape[1:]) != self.config.in_shape:
             raise ValueError(f"x debe tener forma (lote, {self.config.in_shape}) y valores finitos.")
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.encoder(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raw = self.decoder(z)
         return torch.sigmoid(raw) if self.config.output == "sigmoid" else raw
 
@@ -50,4 +50,4 @@ class AE(Model):
         z = self.encode(x)
         x_hat = self.decode(z)
         rec = (x_hat - x).pow(2).flatten(1).sum(1).mean()
-        return Output(loss=rec, terms={"loss": rec.detach(), "recon": rec.detach()}, x_hat=x_hat, z=z)
+        return Output(loss=rec, terms={"loss": rec, "recon": rec}, x_hat=x_hat, z=z)

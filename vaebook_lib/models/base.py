@@ -1,6 +1,7 @@
 """Interfaz común de los modelos: configuración, salida con nombre, validación de entradas, guardar y cargar."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -14,6 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
+
+from torch.distributions import Distribution, Normal
 
 from ..atomic import write_atomic
 from ..data.checks import check_images
@@ -143,7 +146,9 @@ class Output:
     """Salida con nombre de una pasada hacia delante.
 
     ``loss`` es el escalar que se minimiza; ``terms`` guarda cada término como escalar (media sobre el lote)
-    para el historial; ``x_hat`` es la reconstrucción en el espacio de los datos y ``z`` el código.
+    para el historial (separados del grafo al construir la salida); ``x_hat`` es la reconstrucción en el
+    espacio de los datos y ``z`` el código con que se obtuvo: en todos los modelos, **una muestra de q(z|x)** (en
+    los deterministas, q es un punto y z es el código E(x)).
     """
 
     loss: torch.Tensor
@@ -151,16 +156,56 @@ class Output:
     x_hat: torch.Tensor | None = None
     z: torch.Tensor | None = None
 
+    def __post_init__(self):
+        # Los términos son para el historial: se separan del grafo aquí, una vez, y no en cada modelo.
+        self.terms = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in self.terms.items()}
+
+
+class Unsupported(NotImplementedError, ValueError):
+    """Lo que un modelo del catálogo no sabe hacer (un AE no genera, un modelo determinista no tiene posterior).
+
+    Es a la vez ``NotImplementedError`` (el método existe en la interfaz pero este modelo no lo implementa) y
+    ``ValueError`` (como el resto de los errores de uso de la biblioteca): se captura con cualquiera de los dos."""
+
+
+def gaussian_from_params(params: torch.Tensor) -> Normal:
+    """N(mu, diag sigma^2) a partir de la salida de una red ``[mu, log sigma^2]`` (la última dimensión, en dos
+    mitades). Es la única manera en que los modelos del libro leen los parámetros de una gaussiana diagonal;
+    quien da además otros valores (flujos, covarianza completa, JointVAE) los pone **después** de esos 2·D."""
+    mu, logvar = params.chunk(2, dim=-1)
+    return Normal(mu, torch.exp(0.5 * logvar))
+
 
 class Model(nn.Module):
-    """Base de todos los modelos del catálogo (``vaebook_lib.models.MODELS``)."""
+    """Base de todos los modelos del catálogo (``vaebook_lib.models.MODELS``).
+
+    **Interfaz común.** Todos los modelos tienen los mismos métodos con la misma firma; el código genérico
+    (comparativa, métricas, inferencia) los llama sin mirar de qué clase es el modelo:
+
+    - ``forward(x, y=None) -> Output``: la pérdida y sus términos (``Output.z`` es una muestra de q(z|x));
+    - ``posterior(x, y=None)``: la distribución q(z|x) (una ``torch.distributions``);
+    - ``encode(x, y=None)``: el código determinista (la media de q(z|x) en los modelos variacionales);
+    - ``decode(z, y=None)``: la imagen media de p(x|z) (o la salida del decodificador determinista);
+    - ``sample(n, *, y=None, generator=None)``: ``n`` imágenes nuevas con z de la previa (``generator`` fija el azar);
+    - ``log_weights(x, k, y=None)``: log p(x, z) - log q(z|x) para k muestras z ~ q(z|x), tensor (k, lote).
+
+    ``y`` son las etiquetas: los modelos condicionales (``conditional``) las usan y los demás las ignoran, como
+    en ``forward``. Lo que un modelo no puede hacer (un AE no muestrea, el VQ-VAE sin previa tampoco) lo rechaza
+    la clase base con un error :class:`Unsupported` (``NotImplementedError`` y ``ValueError``) que lo explica, no
+    la ausencia del método.
+    """
 
     key: ClassVar[str] = ""
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     conditional: ClassVar[bool] = False  # True si ``forward`` necesita las etiquetas ``y``
-    # False si la pérdida no es la verosimilitud del decodificador (o su cota): WAE, VAE con otra reconstrucción.
-    # Entonces su -log p(x) mediría un modelo que el entrenamiento nunca optimizó, y la comparativa no la calcula.
-    likelihood_objective: ClassVar[bool] = True
+    # True si hay una verosimilitud que estimar: ``log_weights`` existe y la pérdida es esa verosimilitud (o su
+    # cota). False en los deterministas y en los que optimizan otra cosa (WAE, VAE con otra reconstrucción):
+    # su -log p(x) mediría un modelo que el entrenamiento nunca optimizó, y la comparativa no la calcula.
+    likelihood_objective: ClassVar[bool] = False
+    # Por qué el modelo no entra en la comparativa del capítulo 4 ("" = sí entra).
+    not_comparable: ClassVar[str] = ""
+    # True si su arquitectura es parte del método: en la comparativa conserva la suya (no el MLP común).
+    own_architecture: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         super().__init__()
@@ -172,17 +217,38 @@ class Model(nn.Module):
                              f"{type(config).__name__}, que es la de otro modelo (sus campos propios se ignorarían).")
         self.config = replace(config, **overrides) if overrides else config
 
-    # --- a implementar por cada modelo -------------------------------------------------------------------
+    # --- la interfaz: cada modelo implementa lo que sabe hacer ----------------------------------------------
+    def _refuse(self, what: str) -> Unsupported:
+        return Unsupported(f"{type(self).__name__} («{self.key}») no {what}.")
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Output:  # pragma: no cover
-        raise NotImplementedError
+        raise self._refuse("define su pérdida (forward)")
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Distribution:
+        """q(z|x): la posterior aproximada que da el codificador."""
+        raise self._refuse("tiene una posterior q(z|x): su codificador es determinista o no lo tiene")
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Código determinista (la media de q(z|x) en los modelos variacionales)."""
-        raise NotImplementedError
+        raise self._refuse("codifica imágenes")
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Imagen media de p(x|z) (o la salida del decodificador en los autocodificadores deterministas)."""
-        raise NotImplementedError
+        raise self._refuse("decodifica códigos")
+
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` imágenes nuevas: z de la previa y la imagen media de p(x|z)."""
+        raise self._refuse("genera: no tiene una previa sobre su código de la que muestrear")
+
+    def log_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        """log w = log p(x, z) - log q(z|x) para k muestras z ~ q(z|x): tensor (k, lote)."""
+        raise self._refuse("tiene una verosimilitud que estimar (log_weights)")
+
+    def randn(self, *shape: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Ruido N(0, I) de forma ``shape`` en el dispositivo del modelo. Se sortea en la CPU con ``generator``:
+        la misma semilla da los mismos números en CPU y en GPU."""
+        return torch.randn(*shape, generator=generator).to(self.device)
 
     # --- comunes -----------------------------------------------------------------------------------------
     def schedule(self, progress: float) -> None:
@@ -228,12 +294,10 @@ class Model(nn.Module):
         return y.long()
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        was = self.training
-        self.eval()
-        out = self.decode(self.encode(x))
-        self.train(was)
-        return out
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """La imagen media de p(x|z) con z = ``encode(x)``, en modo evaluación."""
+        with evaluating(self):
+            return self.decode(self.encode(x, y), y)
 
     @property
     def device(self) -> torch.device:
@@ -243,6 +307,30 @@ class Model(nn.Module):
     def dtype(self) -> torch.dtype:
         """El tipo de coma flotante de los parámetros (float32 salvo ``model.double()`` o similar)."""
         return next(p.dtype for p in self.parameters() if p.is_floating_point())
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """``with evaluating(model):`` pone el modelo en modo evaluación y, al salir (también si algo falla), lo
+    deja en el modo en que estaba."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
+
+
+@torch.no_grad()
+def encode_all(model: Model, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000) -> torch.Tensor:
+    """``model.encode`` de todos los ejemplos de ``x`` (y sus etiquetas ``y``) por lotes, en modo evaluación y en
+    el dispositivo del modelo; el resultado, en la CPU."""
+    device = next(model.parameters()).device
+    ys = [None] * len(x) if y is None else y.split(batch_size)
+    with evaluating(model):
+        parts = [(model.encode(xb.to(device)) if yb is None else model.encode(xb.to(device), yb.to(device))).cpu()
+                 for xb, yb in zip(x.split(batch_size), ys)]
+    return torch.cat(parts)
 
 
 def _tuples(value):

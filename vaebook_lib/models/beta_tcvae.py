@@ -26,7 +26,7 @@ import torch
 from torch.distributions import Normal
 
 from ..losses import kl_to_standard_normal
-from .vae import VAE, VAEConfig, VAEOutput
+from .vae import VAE, VAEConfig, VAEOutput, elbo_output
 
 SAMPLINGS = ("mws", "mss")
 
@@ -105,7 +105,4 @@ class BetaTCVAE(VAE):
         parts = kl_decomposition(qz, z, c.dataset_size, c.sampling)
         loss = (rec + c.alpha * parts["mi"] + c.beta * parts["tc"] + c.gamma * parts["dim_kl"]).mean()
         kl = kl_to_standard_normal(qz)
-        elbo = -(rec + kl)
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach(), **{k: v.mean().detach() for k, v in parts.items()}}
-        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, qz=qz, elbo=elbo.detach())
+        return elbo_output(rec, {"kl": kl}, px, z, qz, loss=loss, extra={k: v.mean() for k, v in parts.items()})

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import torch
 
 from ..losses import kl_to_standard_normal
-from .vae import VAE, VAEConfig, VAEOutput
+from ..schedules import linear_ramp
+from .vae import VAE, VAEConfig, VAEOutput, elbo_output
 
 
 def normalized_beta(beta: float, latent_dim: int, in_shape: tuple[int, ...]) -> float:
@@ -54,10 +55,8 @@ class BetaVAE(VAE):
         qz, z, px, rec = self.encode_sample_decode(x)  # rec = -log p(x|z), sumado sobre los píxeles
         kl = kl_to_standard_normal(qz)         # KL analítica, sumada sobre el latente
         loss = (rec + self.kl_penalty(kl)).mean()
-        elbo = -(rec + kl)                     # la ELBO sin pesos, para comparar con el VAE
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach(), **self.extra_terms()}
-        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, qz=qz, elbo=elbo.detach())
+        # el término «elbo» es la ELBO sin pesos, para comparar con el VAE
+        return elbo_output(rec, {"kl": kl}, px, z, qz, loss=loss, extra=self.extra_terms())
 
     def extra_terms(self) -> dict[str, torch.Tensor]:
         return {}
@@ -93,13 +92,11 @@ class BetaVAECapacity(BetaVAE):
         self.register_buffer("capacity", torch.tensor(0.0))
 
     def schedule(self, progress: float) -> None:
-        if not 0 <= progress <= 1:
-            raise ValueError(f"El avance del entrenamiento debe estar en [0, 1]; se recibió {progress}.")
-        self.capacity.fill_(self.config.c_max * min(1.0, progress / self.config.c_stop))
+        self.capacity.fill_(linear_ramp(progress, self.config.c_max, self.config.c_stop))
 
     def kl_penalty(self, kl: torch.Tensor) -> torch.Tensor:
         # |KL - C| se aplica a la KL media del lote, como en el artículo (la capacidad es del código, no de x).
         return self.config.gamma * (kl.mean() - self.capacity).abs().expand_as(kl)
 
     def extra_terms(self) -> dict[str, torch.Tensor]:
-        return {"capacity": self.capacity.detach().clone()}
+        return {"capacity": self.capacity.clone()}

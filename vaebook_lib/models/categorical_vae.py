@@ -11,12 +11,13 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.distributions import Categorical
+from torch.distributions import Categorical, Independent, OneHotCategorical
 
 from ..discrete_latents import gumbel_softmax, gumbel_temperature, kl_to_uniform, one_hot_argmax, sample_one_hot
 from ..losses import decoder_distribution
 from ..nets import Decoder, Encoder
-from .base import Model, ModelConfig, Output
+from .base import Model, ModelConfig
+from .vae import VAEOutput, elbo_output
 
 
 @dataclass
@@ -38,9 +39,8 @@ class CategoricalVAEConfig(ModelConfig):
 
 
 @dataclass
-class CategoricalVAEOutput(Output):
+class CategoricalVAEOutput(VAEOutput):
     logits: torch.Tensor | None = None   # (lote, N, K)
-    elbo: torch.Tensor | None = None     # ELBO por ejemplo
 
 
 class CategoricalVAE(Model):
@@ -48,6 +48,8 @@ class CategoricalVAE(Model):
 
     key = "categorical_vae"
     Config = CategoricalVAEConfig
+    likelihood_objective = True
+    own_architecture = True   # el código son N variables categóricas: no el latente gaussiano común
 
     def __init__(self, config: CategoricalVAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -68,6 +70,10 @@ class CategoricalVAE(Model):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).view(-1, self.config.latent_dim, self.config.categories)
 
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Independent:
+        """q(c|x): N variables categóricas independientes, cada una en one-hot (lote, N, K)."""
+        return Independent(OneHotCategorical(logits=self.logits(x)), 1)
+
     def _check_code(self, z: torch.Tensor) -> None:
         if z.shape[-1] != self.code_dim:
             raise ValueError(f"El código debe tener {self.code_dim} = N·K componentes (N={self.config.latent_dim}, "
@@ -81,11 +87,11 @@ class CategoricalVAE(Model):
         raw = raw.reshape(*lead, *raw.shape[1:])
         return decoder_distribution(raw, self.config.likelihood, self.config.sigma, len(self.config.in_shape))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Código determinista: la categoría más probable de cada variable, one-hot y aplanado (lote, N·K)."""
         return one_hot_argmax(self.logits(x)).flatten(1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.likelihood(z).mean
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> CategoricalVAEOutput:
@@ -98,22 +104,19 @@ class CategoricalVAE(Model):
         px = self.likelihood(z.flatten(1))
         rec = -px.log_prob(x)            # -log p(x|c), sumado sobre los píxeles
         kl = kl_to_uniform(logits)       # log K - H(q), sumado sobre las N variables
-        elbo = -(rec + kl)
-        loss = -elbo.mean()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach(), "tau": self.tau.detach().clone()}
-        return CategoricalVAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z.flatten(1), logits=logits,
-                                    elbo=elbo.detach())
+        return elbo_output(rec, {"kl": kl}, px, z.flatten(1), extra={"tau": self.tau.clone()},
+                           output=CategoricalVAEOutput, logits=logits)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` imágenes medias de p(x|c) con c ~ p(c) uniforme."""
         c = self.config
         idx = torch.randint(c.categories, (n, c.latent_dim), generator=generator)
         z = torch.nn.functional.one_hot(idx, c.categories).float().flatten(1).to(self.device)
         return self.decode(z)
 
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """log w = log p(x|c) + log p(c) - log q(c|x) con c ~ q(c|x) exacta: tensor (k, lote)."""
         logits = self.logits(x)
         q = Categorical(logits=logits)

@@ -46,7 +46,7 @@ class ContractiveAE(AE):
             raise ValueError(f"lambda debe ser no negativo; se recibió {c.lam}.")
         self.code_act = ACTIVATIONS[c.code_activation]()
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.code_act(self.encoder(x))
 
     def first_layer(self) -> nn.Linear:
@@ -66,5 +66,5 @@ class ContractiveAE(AE):
         rec = (x_hat - x).pow(2).flatten(1).sum(1).mean()
         contractive = self.contractive(x, z).mean()
         loss = rec + self.config.lam * contractive
-        terms = {"loss": loss.detach(), "recon": rec.detach(), "contractive": contractive.detach()}
+        terms = {"loss": loss, "recon": rec, "contractive": contractive}
         return Output(loss=loss, terms=terms, x_hat=x_hat, z=z)

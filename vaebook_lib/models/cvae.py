@@ -18,8 +18,8 @@ from torch.distributions import Normal, kl_divergence
 
 from ..losses import decoder_distribution
 from ..nets import mlp
-from .base import Model, ModelConfig, Output
-from .vae import VAEOutput
+from .base import Model, ModelConfig, Output, evaluating, gaussian_from_params
+from .vae import VAEOutput, elbo_output
 
 CONDITIONS = ("label", "quadrants")
 
@@ -73,6 +73,7 @@ class CVAE(_Completion, Model):
     key = "cvae"
     Config = CVAEConfig
     conditional = True
+    likelihood_objective = True   # su log_weights estima log p(x|c), la verosimilitud condicional
 
     def __init__(self, config: CVAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -93,16 +94,16 @@ class CVAE(_Completion, Model):
             return F.one_hot(y, self.config.n_classes).to(self.dtype)
         return (x * self.mask).flatten(1)                       # solo lo visible
 
-    @staticmethod
-    def _gaussian(params: torch.Tensor) -> Normal:
-        mu, logvar = params.chunk(2, dim=-1)
-        return Normal(mu, torch.exp(0.5 * logvar))
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Normal:
+        """q(z|x,c), con la condición c de ``x`` e ``y`` (:meth:`condition`)."""
+        return self._posterior(x, self.condition(x, y))
 
-    def posterior(self, x: torch.Tensor, c: torch.Tensor) -> Normal:
-        return self._gaussian(self.recognition(torch.cat([x.flatten(1), c], -1)))
+    def _posterior(self, x: torch.Tensor, c: torch.Tensor) -> Normal:
+        return gaussian_from_params(self.recognition(torch.cat([x.flatten(1), c], -1)))
 
     def prior(self, c: torch.Tensor) -> Normal:
-        return self._gaussian(self.prior_net(c))
+        """p(z|c), la red del prior (c es la condición ya construida)."""
+        return gaussian_from_params(self.prior_net(c))
 
     def likelihood(self, z: torch.Tensor, c: torch.Tensor):
         """p(x|z,c) para z de forma (..., lote, latente) y c de forma (lote, c_dim)."""
@@ -112,23 +113,31 @@ class CVAE(_Completion, Model):
 
     # --- interfaz del catálogo -------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.posterior(x, self.condition(x, y)).loc
+        return self.posterior(x, y).loc
 
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, x: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, *, x: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """Imagen media de p(x|z,c): con «label», c sale de las etiquetas ``y``; con «quadrants», de lo visible de
+        ``x`` (argumento propio del CVAE)."""
         return self.likelihood(z, self.condition(x, y)).mean
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        c = self.condition(x, y)
-        return self.likelihood(self.posterior(x, c).loc, c).mean
+        with evaluating(self):
+            c = self.condition(x, y)
+            return self.likelihood(self._posterior(x, c).loc, c).mean
 
     @torch.no_grad()
-    def sample(self, y: torch.Tensor | None = None, x: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Una imagen media de p(x|z,c) por condición, con z ~ p(z|c) (etiquetas ``y`` o imágenes ``x``)."""
+    def sample(self, n: int, *, y: torch.Tensor | None = None, generator: torch.Generator | None = None,
+               x: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` imágenes medias de p(x|z,c), una por condición, con z ~ p(z|c): la condición son las ``n``
+        etiquetas ``y`` («label») o las ``n`` imágenes ``x`` cuyos cuadrantes visibles se dan («quadrants»)."""
         c = self.condition(x, y)
+        if len(c) != n:
+            raise ValueError(f"El CVAE genera una imagen por condición: se pidieron n={n} pero se dieron {len(c)} "
+                             "condiciones (etiquetas y o imágenes x).")
         pz = self.prior(c)
-        z = pz.loc + pz.scale * torch.randn(pz.loc.shape, generator=generator).to(c.device)
+        z = pz.loc + pz.scale * self.randn(*pz.loc.shape, generator=generator)
         return self.likelihood(z, c).mean
 
     @torch.no_grad()
@@ -137,27 +146,23 @@ class CVAE(_Completion, Model):
         if self.config.condition != "quadrants":
             raise ValueError("complete() solo tiene sentido con condition='quadrants'.")
         self.check_input(x)
-        return x * self.mask + self.sample(x=x, generator=generator) * (1 - self.mask)
+        return x * self.mask + self.sample(len(x), x=x, generator=generator) * (1 - self.mask)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         self.check_input(x)
         c = self.condition(x, y)
-        qz, pz = self.posterior(x, c), self.prior(c)
+        qz, pz = self._posterior(x, c), self.prior(c)
         z = qz.rsample()
         px = self.likelihood(z, c)
         rec = -self.target_log_prob(px, x)
         kl = kl_divergence(qz, pz).sum(-1)            # KL entre dos gaussianas diagonales, exacta
-        elbo = -(rec + kl)
-        loss = -elbo.mean()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach()}
-        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, qz=qz, elbo=elbo.detach())
+        return elbo_output(rec, {"kl": kl}, px, z, qz)
 
     def log_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """log w = log p(x|z,c) + log p(z|c) - log q(z|x,c), z ~ q(z|x,c): (k, lote). Con «quadrants», su
         log-media-exp estima la log-verosimilitud condicional log p(x_ocultos | x_visibles) (Sohn et al., sec. 5)."""
         c = self.condition(x, y)
-        qz, pz = self.posterior(x, c), self.prior(c)
+        qz, pz = self._posterior(x, c), self.prior(c)
         z = qz.rsample((k,))
         return self.target_log_prob(self.likelihood(z, c), x) + pz.log_prob(z).sum(-1) - qz.log_prob(z).sum(-1)
 
@@ -195,10 +200,10 @@ class CompletionBaseline(_Completion, Model):
         self.check_input(x)
         return self.target_log_prob(self.distribution(x), x)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return x * self.mask
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.distribution(z).mean
 
     @torch.no_grad()
@@ -209,5 +214,5 @@ class CompletionBaseline(_Completion, Model):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Output:
         nll = -self.log_prob(x)
         loss = nll.mean()
-        return Output(loss=loss, terms={"loss": loss.detach(), "recon": loss.detach()},
-                      x_hat=self.distribution(x).mean.detach(), z=None)
+        return Output(loss=loss, terms={"loss": loss, "recon": loss},
+                      x_hat=self.distribution(x).mean.detach(), z=x * self.mask)

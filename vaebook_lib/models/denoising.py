@@ -53,5 +53,5 @@ class DenoisingAE(AE):
         z = self.encode(x_tilde)
         x_hat = self.decode(z)
         rec = (x_hat - x).pow(2).flatten(1).sum(1).mean()   # se compara con la x limpia
-        return DenoisingOutput(loss=rec, terms={"loss": rec.detach(), "recon": rec.detach()}, x_hat=x_hat, z=z,
+        return DenoisingOutput(loss=rec, terms={"loss": rec, "recon": rec}, x_hat=x_hat, z=z,
                                x_tilde=x_tilde)

@@ -13,7 +13,7 @@ import torch
 from torch.distributions import Normal
 
 from ..losses import kl_to_standard_normal
-from .vae import VAE, VAEConfig, VAEOutput
+from .vae import VAE, VAEConfig, VAEOutput, elbo_output
 
 DIP_TYPES = ("i", "ii")
 
@@ -78,7 +78,4 @@ class DIPVAE(VAE):
         # La penalización es del lote, no de cada ejemplo; llega en float64 (ver dip_penalty) y la pérdida
         # se queda en float64 para no desbordar al sumarla.
         loss = (rec + kl).mean() + dip
-        elbo = -(rec + kl)
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach(), "dip": dip.detach()}
-        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, qz=qz, elbo=elbo.detach())
+        return elbo_output(rec, {"kl": kl}, px, z, qz, loss=loss, extra={"dip": dip})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .vae import VAE, VAEConfig, VAEOutput
+from .vae import VAE, VAEConfig, VAEOutput, log_density
 
 
 def importance_weighted_bound(log_w: torch.Tensor) -> torch.Tensor:
@@ -33,6 +33,13 @@ def importance_weighted_bound(log_w: torch.Tensor) -> torch.Tensor:
     surrogate = (weights * log_w).sum(1).mean(0)
     # valor = la cota; gradiente = el del sustituto (idéntico al de la cota)
     return value.detach() + surrogate - surrogate.detach()
+
+
+@dataclass
+class IWAEOutput(VAEOutput):
+    """Además de la salida del VAE: la cota L_{M,K} de cada ejemplo (``elbo`` es L_1 con las mismas muestras)."""
+
+    bound: torch.Tensor | None = None
 
 
 @dataclass
@@ -59,18 +66,19 @@ class MIWAE(VAE):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> IWAEOutput:
         self.check_input(x)
         m, k = self.config.m, self.config.k
-        log_w = self.log_weights(x, m * k).reshape(m, k, len(x))
+        qz = self.posterior(x)
+        z = qz.rsample((m * k,))                               # las M·K muestras de q(z|x)
+        log_w = (self.log_joint(x, z) - log_density(qz, z)).reshape(m, k, len(x))
         bound = importance_weighted_bound(log_w)
         loss = -bound.mean()
         elbo = log_w.detach().mean((0, 1))                    # L_1 estimada con las mismas muestras
-        terms = {"loss": loss.detach(), "bound": bound.mean().detach(), "elbo": elbo.mean()}
-        with torch.no_grad():                                  # solo para mostrar: la media de q y su imagen
-            qz = self.posterior(x)
-            x_hat = self.decode(qz.loc)
-        return VAEOutput(loss=loss, terms=terms, x_hat=x_hat, z=qz.loc, qz=qz, elbo=elbo)
+        terms = {"loss": loss, "bound": bound.mean(), "elbo": elbo.mean()}
+        with torch.no_grad():                                  # solo para mostrar: la imagen de la primera muestra
+            x_hat = self.decode(z[0])
+        return IWAEOutput(loss=loss, terms=terms, x_hat=x_hat, z=z[0], qz=qz, elbo=elbo, bound=bound.detach())
 
 
 class IWAE(MIWAE):

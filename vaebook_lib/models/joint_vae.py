@@ -19,17 +19,9 @@ from torch.distributions import Normal
 from ..discrete_latents import gumbel_softmax, kl_to_uniform, sample_one_hot
 from ..losses import decoder_distribution, kl_to_standard_normal
 from ..nets import Decoder, Encoder
-from .base import Model, ModelConfig
-from .vae import VAEOutput
-
-
-def linear_capacity(progress: float, c_max: float, ramp: float = 1.0, cap: float = math.inf) -> float:
-    """Capacidad C del avance ``progress`` en [0, 1]: sube de 0 a ``c_max`` en la fracción ``ramp`` del
-    entrenamiento, luego se queda; nunca pasa de ``cap`` (log K en el canal discreto)."""
-    if not 0 <= progress <= 1 or c_max < 0 or ramp <= 0:
-        raise ValueError(f"Se necesita avance en [0, 1], C_max >= 0 y rampa > 0; se recibió avance={progress}, "
-                         f"C_max={c_max}, rampa={ramp}.")
-    return min(c_max * min(1.0, progress / ramp), cap)
+from ..schedules import linear_ramp
+from .base import Model, ModelConfig, gaussian_from_params
+from .vae import VAEOutput, elbo_output
 
 
 @dataclass
@@ -50,8 +42,9 @@ class JointVAEConfig(ModelConfig):
         if self.gamma < 0 or self.temperature <= 0:
             raise ValueError(f"gamma debe ser >= 0 y la temperatura positiva; se recibió gamma={self.gamma}, "
                              f"temperatura={self.temperature}.")
-        linear_capacity(0.0, self.cont_capacity, self.capacity_ramp)
-        linear_capacity(0.0, self.disc_capacity, self.capacity_ramp)
+        if self.capacity_ramp <= 0 or self.cont_capacity < 0 or self.disc_capacity < 0:
+            raise ValueError(f"Se necesitan capacidades >= 0 y una rampa > 0; se recibió C_z={self.cont_capacity}, "
+                             f"C_c={self.disc_capacity}, rampa={self.capacity_ramp}.")
 
 
 @dataclass
@@ -80,15 +73,22 @@ class JointVAE(Model):
 
     def schedule(self, progress: float) -> None:
         c = self.config
-        self.cap_cont.fill_(linear_capacity(progress, c.cont_capacity, c.capacity_ramp))
-        self.cap_disc.fill_(linear_capacity(progress, c.disc_capacity, c.capacity_ramp, self.max_disc_capacity))
+        self.cap_cont.fill_(linear_ramp(progress, c.cont_capacity, c.capacity_ramp))
+        self.cap_disc.fill_(linear_ramp(progress, c.disc_capacity, c.capacity_ramp, self.max_disc_capacity))
 
-    def posterior(self, x: torch.Tensor):
-        """q(z|x) como Normal y la lista de logits de cada q(c_j|x)."""
+    def posteriors(self, x: torch.Tensor):
+        """De una pasada del codificador: q(z|x) como Normal y la lista de logits de cada q(c_j|x)."""
         h = self.encoder(x)
         d = self.config.latent_dim
-        mu, logvar = h[:, :d], h[:, d:2 * d]
-        return Normal(mu, torch.exp(0.5 * logvar)), list(h[:, 2 * d:].split(self.config.disc_dims, dim=1))
+        return gaussian_from_params(h[:, :2 * d]), list(h[:, 2 * d:].split(self.config.disc_dims, dim=1))
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Normal:
+        """q(z|x), la parte continua (la discreta: :meth:`discrete_logits`)."""
+        return self.posteriors(x)[0]
+
+    def discrete_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Los logits de cada q(c_j|x): un tensor (lote, K_j) por variable discreta."""
+        return self.posteriors(x)[1]
 
     def _check_code(self, z: torch.Tensor) -> None:
         if z.ndim != 2 or z.shape[1] != self.code_dim:
@@ -100,22 +100,22 @@ class JointVAE(Model):
         return decoder_distribution(self.decoder(z), self.config.likelihood, self.config.sigma,
                                     len(self.config.in_shape))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Código plano: medias de q(z|x) seguidas de las probabilidades de cada q(c_j|x)."""
-        qz, logits = self.posterior(x)
+        qz, logits = self.posteriors(x)
         return torch.cat([qz.loc, *[F.softmax(lg, -1) for lg in logits]], dim=1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.likelihood(z).mean
 
     @torch.no_grad()
     def discrete_code(self, x: torch.Tensor) -> torch.Tensor:
         """La categoría más probable de cada variable discreta: enteros (lote, J)."""
-        return torch.stack([lg.argmax(-1) for lg in self.posterior(x)[1]], dim=1)
+        return torch.stack([lg.argmax(-1) for lg in self.discrete_logits(x)], dim=1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> JointVAEOutput:
         self.check_input(x)
-        qz, logits = self.posterior(x)
+        qz, logits = self.posteriors(x)
         z = qz.rsample()
         if self.training:   # relajación diferenciable
             cs = [gumbel_softmax(lg, self.config.temperature) for lg in logits]
@@ -129,19 +129,17 @@ class JointVAE(Model):
         # Como en el artículo, la capacidad se compara con la KL media del lote.
         loss = (rec.mean() + self.config.gamma * (kl_z.mean() - self.cap_cont).abs()
                 + self.config.gamma * (kl_c.mean() - self.cap_disc).abs())
-        elbo = -(rec + kl_z + kl_c)
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl_cont": kl_z.mean().detach(),
-                 "kl_disc": kl_c.mean().detach(), "cap_cont": self.cap_cont.clone(),
-                 "cap_disc": self.cap_disc.clone(), "elbo": elbo.mean().detach()}
-        return JointVAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=code, qz=qz, elbo=elbo.detach(),
-                              disc_logits=logits)
+        return elbo_output(rec, {"kl_cont": kl_z, "kl_disc": kl_c}, px, code, qz, loss=loss,
+                           extra={"cap_cont": self.cap_cont.clone(), "cap_disc": self.cap_disc.clone()},
+                           output=JointVAEOutput, disc_logits=logits)
 
     def _prior_discrete(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         parts = [F.one_hot(torch.randint(k, (n,), generator=generator), k).float() for k in self.config.disc_dims]
         return torch.cat(parts, dim=1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` imágenes medias de p(x|z,c) con z ~ N(0, I) y cada c_j uniforme."""
         z = torch.randn(n, self.config.latent_dim, generator=generator)
         return self.decode(torch.cat([z, self._prior_discrete(n, generator)], dim=1).to(self.device))
@@ -179,5 +177,5 @@ class FixedDiscrete(nn.Module):
         self.config = model.config
         self.register_buffer("disc", disc.detach().reshape(1, -1).float())
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.model.decode(torch.cat([z, self.disc.to(z).expand(len(z), -1)], dim=1))

@@ -15,7 +15,7 @@ from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 from .base import Model, ModelConfig
-from .vae import VAEOutput
+from .vae import VAEOutput, elbo_output
 
 Q_FAMILIES = ("full", "diagonal")
 
@@ -45,6 +45,8 @@ class LinearGaussian(Model):
 
     key = "linear_gaussian"
     Config = LinearGaussianConfig
+    likelihood_objective = True
+    not_comparable = "modelo lineal-gaussiano de juguete (capítulo 2), no de imágenes"
 
     def __init__(self, config: LinearGaussianConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -107,7 +109,8 @@ class LinearGaussian(Model):
         return MultivariateNormal(mean, s2 * torch.linalg.inv(M))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` datos x ~ p(x) (con el ruido de observación: aquí los datos son vectores, no imágenes)."""
         z = torch.randn(n, self.config.latent_dim, generator=generator)
         noise = torch.randn(n, self.config.in_shape[0], generator=generator)
@@ -120,15 +123,15 @@ class LinearGaussian(Model):
             L = L + torch.tril(self.q_lower, diagonal=-1)
         return L
 
-    def posterior(self, x: torch.Tensor) -> MultivariateNormal:
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> MultivariateNormal:
         """q_phi(z|x) = N(A x + c, L L^T): la aproximación amortizada."""
         self.check_input(x)
         return MultivariateNormal(x @ self.A.T + self.c, scale_tril=self.q_scale_tril())
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.posterior(x).loc
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return z @ self.W.T + self.b
 
     @torch.no_grad()
@@ -179,8 +182,9 @@ class LinearGaussian(Model):
         """KL(q || p(z|x)) exacta: lo que le falta a la ELBO para llegar a log p(x)."""
         return kl_divergence(self._q(x, q), self.true_posterior(x))
 
-    def log_weights(self, x: torch.Tensor, k: int, q: MultivariateNormal | None = None) -> torch.Tensor:
-        """log w = log p(x|z) + log p(z) - log q(z) para k muestras z ~ q: tensor (k, lote)."""
+    def log_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None,
+                    q: MultivariateNormal | None = None) -> torch.Tensor:
+        """log w = log p(x|z) + log p(z) - log q(z) para k muestras z ~ q (por defecto q_phi): tensor (k, lote)."""
         q = self._q(x, q)
         z = q.rsample((k,))
         return self.likelihood(z).log_prob(x) + self.prior(z).log_prob(z).sum(-1) - q.log_prob(z)
@@ -188,9 +192,6 @@ class LinearGaussian(Model):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         q = self.posterior(x)
         rec = -self.expected_log_likelihood(x, q)
-        elbo = self.elbo(x, q)
-        kl = -elbo - rec
-        loss = -elbo.mean()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach()}
-        return VAEOutput(loss=loss, terms=terms, x_hat=self.decode(q.loc), z=q.loc, qz=q, elbo=elbo.detach())
+        kl = -self.elbo(x, q) - rec
+        # z: una muestra de q (la pérdida no la usa: sus términos son exactos); x_hat: la imagen de la media de q
+        return elbo_output(rec, {"kl": kl}, self.likelihood(q.loc), q.sample(), q)

@@ -120,7 +120,7 @@ class _ReconLossVAE(VAE):
         kl = kl_to_standard_normal(qz)
         w_rec, w_kl = self.weights()
         loss = (w_rec * rec + w_kl * kl).mean()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach()}
+        terms = {"loss": loss, "recon": rec.mean(), "kl": kl.mean()}   # sin «elbo»: rec no es -log p(x|z)
         return VAEOutput(loss=loss, terms=terms, x_hat=x_hat, z=z, qz=qz)
 
 

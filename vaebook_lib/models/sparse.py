@@ -12,6 +12,7 @@ import torch
 
 from ..nets import ACTIVATIONS
 from ..regularizers import NORMS, activation_penalty, count_hidden_layers, k_sparse, layer_activations
+from ..schedules import linear_ramp
 from .ae import AE, AEConfig
 from .base import Output
 
@@ -51,7 +52,7 @@ class SparseAE(AE):
         hs = layer_activations(self.encoder, x)
         return [*hs[:-1], self.code_act(hs[-1])]
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.code_act(self.encoder(x))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Output:
@@ -62,7 +63,7 @@ class SparseAE(AE):
         rec = (x_hat - x).pow(2).flatten(1).sum(1).mean()
         sparsity = activation_penalty(hs, self.layer_weights, self.config.norm)
         loss = rec + self.config.lam * sparsity
-        terms = {"loss": loss.detach(), "recon": rec.detach(), "sparsity": sparsity.detach()}
+        terms = {"loss": loss, "recon": rec, "sparsity": sparsity}
         return Output(loss=loss, terms=terms, x_hat=x_hat, z=z)
 
 
@@ -80,6 +81,7 @@ class KSparseAE(AE):
 
     key = "ksparse_ae"
     Config = KSparseAEConfig
+    own_architecture = True   # el soporte de k unidades y sus capas lineales son parte del método
 
     def __init__(self, config: KSparseAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -91,9 +93,9 @@ class KSparseAE(AE):
     def schedule(self, progress: float) -> None:
         c = self.config
         if c.anneal:
-            frac = min(1.0, progress / 0.5)
+            frac = linear_ramp(progress, ramp=0.5)
             self.k_now.fill_(int(round(c.latent_dim + (c.k - c.latent_dim) * frac)))
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         k = int(self.k_now) if self.training else self.config.k
         return k_sparse(self.encoder(x), k)

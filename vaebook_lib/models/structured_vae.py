@@ -18,13 +18,8 @@ from torch.distributions import Normal, kl_divergence
 
 from ..losses import kl_to_standard_normal
 from ..nets import Decoder, Encoder, mlp
-from .base import POSITIVE, Model, ModelConfig, Range
-from .vae import GaussianEncoderMixin, VAEOutput
-
-
-def _gaussian(params: torch.Tensor) -> Normal:
-    mu, logvar = params.chunk(2, dim=-1)
-    return Normal(mu, torch.exp(0.5 * logvar))
+from .base import POSITIVE, Model, ModelConfig, Range, gaussian_from_params
+from .vae import GaussianEncoderMixin, VAEOutput, elbo_output
 
 
 def precision_weighted(prior: Normal, data: Normal) -> Normal:
@@ -75,22 +70,23 @@ class StructuredVAE(GaussianEncoderMixin, Model):
     def posterior_top(self, x: torch.Tensor) -> tuple[Normal, Normal]:
         """(q(z2|x), término de datos de z1) a partir de una sola pasada del codificador."""
         h = self.encoder(x)
-        return _gaussian(self.up(h)), _gaussian(self.data_term(h))
+        return gaussian_from_params(self.up(h)), gaussian_from_params(self.data_term(h))
 
     def conditional_prior(self, z2: torch.Tensor) -> Normal:
-        return _gaussian(self.top_down(z2))
+        return gaussian_from_params(self.top_down(z2))
 
-    def posterior(self, x: torch.Tensor) -> Normal:
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Normal:
         """q(z1 | z2, x) con z2 en la media de q(z2|x) (lo que usan ``encode`` y las figuras)."""
         q2, data = self.posterior_top(x)
         return precision_weighted(self.conditional_prior(q2.loc), data)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """Muestreo ancestral: z2 ~ N(0, I), z1 ~ p(z1|z2), imagen media de p(x|z1)."""
-        z2 = torch.randn(n, self.config.top_dim, generator=generator).to(self.device)
+        z2 = self.randn(n, self.config.top_dim, generator=generator)
         p1 = self.conditional_prior(z2)
-        z1 = p1.loc + p1.scale * torch.randn(p1.loc.shape, generator=generator).to(self.device)
+        z1 = p1.loc + p1.scale * self.randn(*p1.loc.shape, generator=generator)
         return self.decode(z1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> StructuredVAEOutput:
@@ -104,13 +100,9 @@ class StructuredVAE(GaussianEncoderMixin, Model):
         rec = -px.log_prob(x)
         kl2 = kl_to_standard_normal(q2)                 # KL(q(z2|x) || N(0, I)), exacta
         kl1 = kl_divergence(q1, p1).sum(-1)             # KL(q(z1|z2,x) || p(z1|z2)), exacta dado z2
-        elbo = -(rec + kl1 + kl2)
-        loss = -elbo.mean()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl1": kl1.mean().detach(),
-                 "kl2": kl2.mean().detach(), "elbo": elbo.mean().detach()}
-        return StructuredVAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z1, qz=q1, elbo=elbo.detach(), z2=z2)
+        return elbo_output(rec, {"kl1": kl1, "kl2": kl2}, px, z1, q1, output=StructuredVAEOutput, z2=z2)
 
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """log w = log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z2|x) - log q(z1|z2,x): tensor (k, lote)."""
         q2, data = self.posterior_top(x)
         z2 = q2.rsample((k,))

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import kl_divergence
 
-from ..losses import free_bits_kl, kl_warmup_weight
-from .vae import VAE, VAEConfig, VAEOutput
+from ..losses import free_bits_kl
+from ..schedules import linear_ramp
+from .vae import VAE, VAEConfig, VAEOutput, elbo_output
 
 
 @dataclass
@@ -41,17 +42,14 @@ class AnnealedVAE(VAE):
         self.register_buffer("kl_weight", torch.tensor(1.0 if self.config.warmup == 0 else 0.0))
 
     def schedule(self, progress: float) -> None:
-        self.kl_weight.fill_(kl_warmup_weight(progress, self.config.warmup))
+        self.kl_weight.fill_(linear_ramp(progress, ramp=self.config.warmup))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         qz, z, px, rec = self.encode_sample_decode(x)
         kl_dims = kl_divergence(qz, self.prior(z))    # (lote, D)
         kl = kl_dims.sum(-1)
-        elbo = -(rec + kl)
         if self.config.free_bits > 0:
             loss = rec.mean() + free_bits_kl(kl_dims, self.config.free_bits)
         else:
             loss = rec.mean() + self.kl_weight * kl.mean()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach()}
-        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, qz=qz, elbo=elbo.detach())
+        return elbo_output(rec, {"kl": kl}, px, z, qz, loss=loss)

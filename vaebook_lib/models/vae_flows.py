@@ -19,8 +19,8 @@ from torch.distributions import Normal
 
 from ..flows import IAFStep, planar
 from ..nets import Decoder, Encoder
-from .base import POSITIVE, Model, ModelConfig, Range
-from .vae import GaussianEncoderMixin, VAEOutput
+from .base import POSITIVE, Model, ModelConfig, Range, gaussian_from_params
+from .vae import GaussianEncoderMixin, VAEOutput, elbo_output
 
 
 class FlowVAE(GaussianEncoderMixin, Model):
@@ -40,7 +40,7 @@ class FlowVAE(GaussianEncoderMixin, Model):
         """q_0(z_0|x) = N(mu, diag sigma^2) y los parámetros extra del flujo para cada x."""
         d = self.config.latent_dim
         h = self.encoder(x)
-        return Normal(h[:, :d], torch.exp(0.5 * h[:, d:2 * d])), h[:, 2 * d:]
+        return gaussian_from_params(h[:, :2 * d]), h[:, 2 * d:]
 
     def posterior_sample(self, x: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """z_K ~ q_K(z|x) y log q_K(z_K|x); con ``k`` da k muestras por ejemplo (forma (k, lote, D))."""
@@ -49,19 +49,19 @@ class FlowVAE(GaussianEncoderMixin, Model):
         zk, log_det = self.flow(z0, extra)
         return zk, q0.log_prob(z0).sum(-1) - log_det
 
-    def posterior(self, x: torch.Tensor) -> Normal:
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Normal:
+        """q_0(z_0|x), la gaussiana de partida (la densidad de q_K la da :meth:`posterior_sample`)."""
         return self.base(x)[0]
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Código determinista: el flujo aplicado a la media de q_0."""
         q0, extra = self.base(x)
         return self.flow(q0.loc, extra)[0]
 
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, k: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """log w = log p(x|z) + log p(z) - log q_K(z|x) para k muestras de q_K: tensor (k, lote)."""
         z, log_q = self.posterior_sample(x, k)
-        log_px = self.likelihood(z).log_prob(x.expand(k, *x.shape))
-        return log_px + self.prior(z).log_prob(z).sum(-1) - log_q
+        return self.log_joint(x, z) - log_q
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         self.check_input(x)
@@ -69,11 +69,7 @@ class FlowVAE(GaussianEncoderMixin, Model):
         px = self.likelihood(z)
         rec = -px.log_prob(x)
         kl = log_q - self.prior(z).log_prob(z).sum(-1)   # estimación de una muestra de KL(q_K || p)
-        elbo = -(rec + kl)
-        loss = -elbo.mean()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach()}
-        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, elbo=elbo.detach())
+        return elbo_output(rec, {"kl": kl}, px, z)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """VAE con posterior gaussiana de covarianza completa (sección 2.9 del survey; Kingma y Welling, 2019):
 
-(mu, log sigma, L') = Codificador(x);  L = L_mask * L' + diag(sigma);  z = mu + L eps,  eps ~ N(0, I).
+(mu, log sigma^2, L') = Codificador(x);  L = L_mask * L' + diag(sigma);  z = mu + L eps,  eps ~ N(0, I).
 
 L es triangular inferior con diagonal positiva, así que Sigma = L L^T y log|det dz/deps| = sum_i log sigma_i:
 el jacobiano es trivial y no hace falta ninguna descomposición de Cholesky O(D^3).
@@ -14,8 +14,8 @@ from torch import nn
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from ..nets import Decoder, Encoder
-from .base import Model, ModelConfig
-from .vae import GaussianEncoderMixin, VAEOutput
+from .base import Model, ModelConfig, gaussian_from_params
+from .vae import GaussianEncoderMixin, VAEOutput, elbo_output
 
 
 @dataclass
@@ -43,31 +43,23 @@ class VAEFullCov(GaussianEncoderMixin, Model):
         self.register_buffer("L_mask", torch.tril(torch.ones(d, d), diagonal=-1))  # solo bajo la diagonal
 
     def scale_tril(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, L) para un lote: mu (B, D) y L (B, D, D) triangular inferior con diagonal sigma > 0."""
+        """(mu, L) para un lote: mu (B, D) y L (B, D, D) triangular inferior con diagonal sigma > 0.
+
+        El codificador da [mu, log sigma^2, L'], como los demás: los 2·D primeros valores son los de la
+        gaussiana diagonal (:func:`~vaebook_lib.models.base.gaussian_from_params`) y L' va detrás."""
         d = self.config.latent_dim
         h = self.encoder(x)
-        mu, log_sigma, L_prime = h[:, :d], h[:, d:2 * d], h[:, 2 * d:].unflatten(-1, (d, d))
-        L = self.L_mask * L_prime + torch.diag_embed(log_sigma.exp())
-        return mu, L
+        diagonal = gaussian_from_params(h[:, :2 * d])
+        L = self.L_mask * h[:, 2 * d:].unflatten(-1, (d, d)) + torch.diag_embed(diagonal.scale)
+        return diagonal.loc, L
 
-    def posterior(self, x: torch.Tensor) -> MultivariateNormal:
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> MultivariateNormal:
         mu, L = self.scale_tril(x)
         return MultivariateNormal(mu, scale_tril=L)
-
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """log w = log p(x|z) + log p(z) - log q(z|x) para k muestras z ~ q(z|x): tensor (k, lote)."""
-        qz = self.posterior(x)
-        z = qz.rsample((k,))
-        log_px = self.likelihood(z).log_prob(x.expand(k, *x.shape))
-        return log_px + self.prior(z).log_prob(z).sum(-1) - qz.log_prob(z)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         qz, z, px, rec = self.encode_sample_decode(x)
         prior = MultivariateNormal(torch.zeros_like(qz.loc), scale_tril=torch.eye(self.config.latent_dim,
                                                                                    device=x.device))
         kl = kl_divergence(qz, prior)          # KL analítica entre gaussianas multivariantes
-        elbo = -(rec + kl)
-        loss = -elbo.mean()
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "elbo": elbo.mean().detach()}
-        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, qz=qz, elbo=elbo.detach())
+        return elbo_output(rec, {"kl": kl}, px, z, qz)

@@ -8,7 +8,8 @@ decodificador así puede modelar buena parte de la imagen sin mirar z: es el cas
 posterior (Bowman et al., 2015; Chen et al., 2016). Hereda de :class:`AnnealedVAE` sus remedios (``warmup``,
 ``free_bits``) y su pérdida; el término «elbo» es siempre la ELBO verdadera.
 
-La verosimilitud necesita la imagen (los píxeles anteriores): ``likelihood(z, x)`` la recibe, como en todos los VAE;
+La verosimilitud necesita la imagen (los píxeles anteriores): ``likelihood(z, x)`` la recibe, y este modelo
+redefine ``likelihood_at(z, x)``, el gancho por el que la ELBO y ``log_weights`` del VAE evalúan p(x|z);
 ``decode``/``sample``/``reconstruct`` devuelven **muestras** de p(x|z), píxel a píxel (su media no tiene forma
 cerrada), y ``x_hat`` de la salida son las probabilidades de cada píxel dados los anteriores verdaderos.
 """
@@ -22,6 +23,7 @@ from torch.distributions import Bernoulli, Independent
 from torch.nn import functional as F
 
 from ..nets import Decoder, MaskedConv2d
+from .base import evaluating
 from .vae_annealed import AnnealedVAE, AnnealedVAEConfig
 
 
@@ -72,6 +74,8 @@ class PixelCNNVAE(AnnealedVAE):
 
     key = "vae_pixelcnn"
     Config = PixelCNNVAEConfig
+    not_comparable = ("decodificador autorregresivo: reconstruir y muestrear cuestan una pasada por píxel; "
+                      "se mide en el capítulo 2 (colapso de la posterior)")
 
     def __init__(self, config: PixelCNNVAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -93,35 +97,40 @@ class PixelCNNVAE(AnnealedVAE):
         logits = self.decoder(x.reshape(-1, *self.config.in_shape), z.reshape(-1, z.shape[-1]))
         return Independent(Bernoulli(logits=logits.reshape(*lead, *self.config.in_shape)), 3)
 
+    def likelihood_at(self, z: torch.Tensor, x: torch.Tensor) -> Independent:
+        """p(x|z) para evaluarla en ``x``: cada píxel condicionado a los anteriores de esa misma ``x``."""
+        return self.likelihood(z, x)
+
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """Una muestra x ~ p(x|z) por código, píxel a píxel en orden de lectura (alto x ancho pasadas de la red).
 
         El azar se sortea en la CPU con ``generator``: la misma semilla da las mismas imágenes en CPU y en GPU.
         """
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"z debe tener forma (n, {self.config.latent_dim}); se recibió {tuple(z.shape)}.")
-        was = self.training
-        self.eval()
         c, h, w = self.config.in_shape
         x = torch.zeros(len(z), c, h, w, device=self.device)
         z = z.to(self.device)
         u = torch.rand(len(z), c, h, w, generator=generator).to(self.device)
-        zmap = self.decoder.cond(z)
-        for i in range(h):
-            for j in range(w):
-                probs = torch.sigmoid(self.decoder.run(x, zmap)[:, :, i, j])
-                x[:, :, i, j] = (u[:, :, i, j] < probs).float()
-        self.train(was)
+        with evaluating(self):
+            zmap = self.decoder.cond(z)
+            for i in range(h):
+                for j in range(w):
+                    probs = torch.sigmoid(self.decoder.run(x, zmap)[:, :, i, j])
+                    x[:, :, i, j] = (u[:, :, i, j] < probs).float()
         return x
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` imágenes x ~ p(x|z) con z ~ p(z) (muestras binarias, no medias)."""
         z = torch.randn(n, self.config.latent_dim, generator=generator)
         return self.decode(z, generator=generator)
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None, *,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
         """Una muestra de p(x|z) con z = la media de q(z|x): lo que el código conserva de cada imagen."""
         return self.decode(self.encode(x), generator=generator)

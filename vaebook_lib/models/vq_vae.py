@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from ..distributed import all_reduce_sum
 from ..losses import decoder_distribution
 from ..nets import MaskedConv2d
-from .base import Model, ModelConfig, Output
+from .base import Model, ModelConfig, Output, Unsupported
 
 
 def code_perplexity(indices: torch.Tensor, n_codes: int) -> torch.Tensor:
@@ -69,6 +69,7 @@ class VQVAE(Model):
 
     key = "vq_vae"
     Config = VQVAEConfig
+    own_architecture = True   # la rejilla convolucional de códigos es parte del método
 
     def __init__(self, config: VQVAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -83,6 +84,7 @@ class VQVAE(Model):
         self.register_buffer("ema_count", torch.ones(c.n_codes))
         self.register_buffer("ema_sum", self.codebook.detach().clone())
         self.register_buffer("initialized", torch.tensor(not c.data_init))
+        self.code_prior = None   # la previa autorregresiva de sus códigos, cuando se ajusta (ver use_prior)
 
     # --- cuantización ----------------------------------------------------------------------------------
     def quantize(self, z_e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,22 +132,35 @@ class VQVAE(Model):
         """Índices (B, 7, 7) de los códigos de cada imagen."""
         return self.quantize(self.encoder(x))[1]
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.quantize(self.encoder(x))[0]
 
     def likelihood(self, z_q: torch.Tensor):
         return decoder_distribution(self.decoder(z_q), self.config.likelihood, self.config.sigma, 3)
 
-    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
-        return self.likelihood(z_q).mean
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Imagen media de p(x|z_q) para una rejilla de vectores del libro z (B, D, H, W)."""
+        return self.likelihood(z).mean
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         return self.decode(self.codebook[codes].permute(0, 3, 1, 2))
 
+    def use_prior(self, prior: "PixelCNNPrior") -> "VQVAE":
+        """Asocia al VQ-VAE la previa autorregresiva ajustada a sus códigos (una :class:`PixelCNNPrior`): desde
+        entonces :meth:`sample` genera. La previa no pasa a ser parte del modelo (ni de lo que guarda ``save``)."""
+        if not isinstance(prior, PixelCNNPrior) or prior.config.n_codes != self.config.n_codes:
+            raise ValueError(f"La previa debe ser una PixelCNNPrior con n_codes={self.config.n_codes}.")
+        self.__dict__["code_prior"] = prior     # fuera de los submódulos: no entra en el state_dict
+        return self
+
     @torch.no_grad()
-    def sample(self, n: int, prior: "PixelCNNPrior", generator: torch.Generator | None = None) -> torch.Tensor:
-        """Imágenes nuevas: códigos muestreados del prior autorregresivo y decodificados."""
-        return self.decode_codes(prior.sample(n, generator))
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Imágenes nuevas: códigos muestreados de la previa autorregresiva (:meth:`use_prior`) y decodificados."""
+        if self.code_prior is None:
+            raise Unsupported("El VQ-VAE no tiene una previa propia sobre sus códigos: ajuste una PixelCNNPrior "
+                              "a los códigos y asóciela con vq.use_prior(prior) antes de generar.")
+        return self.decode_codes(self.code_prior.sample(n, generator=generator).to(self.device))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VQVAEOutput:
         self.check_input(x)
@@ -164,8 +179,8 @@ class VQVAE(Model):
             loss = recon + self.config.beta * commitment
         else:
             loss = recon + codebook + self.config.beta * commitment
-        terms = {"loss": loss.detach(), "recon": recon.detach(), "codebook": codebook.detach(),
-                 "commitment": commitment.detach(), "perplexity": code_perplexity(idx, self.config.n_codes)}
+        terms = {"loss": loss, "recon": recon, "codebook": codebook, "commitment": commitment,
+                 "perplexity": code_perplexity(idx, self.config.n_codes)}
         return VQVAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z_q, recon=recon, codebook=codebook,
                            commitment=commitment, codes=idx)
 
@@ -186,6 +201,7 @@ class PixelCNNPrior(Model):
 
     key = "pixelcnn_prior"
     Config = PixelCNNPriorConfig
+    not_comparable = "previa autorregresiva sobre los códigos del VQ-VAE, no un autocodificador"
 
     def __init__(self, config: PixelCNNPriorConfig | None = None, **overrides):
         super().__init__(config, **overrides)
@@ -197,7 +213,9 @@ class PixelCNNPrior(Model):
         layers.append(nn.Conv2d(c.channels, c.n_codes, 1))
         self.net = nn.Sequential(*layers)
 
-    def check_input(self, codes: torch.Tensor) -> None:
+    def check_input(self, x: torch.Tensor) -> None:
+        """Sus datos ``x`` son rejillas de códigos enteros (lote, H, W), no imágenes."""
+        codes = x
         if not isinstance(codes, torch.Tensor) or codes.dtype != torch.long:
             raise ValueError("Los códigos deben ser un tensor de enteros (torch.long).")
         self.check_batch(codes, "codes")
@@ -210,15 +228,18 @@ class PixelCNNPrior(Model):
     def logits(self, codes: torch.Tensor) -> torch.Tensor:
         return self.net(self.embed(codes).permute(0, 3, 1, 2))
 
-    def forward(self, codes: torch.Tensor, y: torch.Tensor | None = None) -> Output:
-        self.check_input(codes)
-        nll = F.cross_entropy(self.logits(codes), codes, reduction="none").flatten(1).sum(1)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Output:
+        """-log p(c) de cada rejilla de códigos ``x`` (lote, H, W); ``y`` se ignora."""
+        self.check_input(x)
+        nll = F.cross_entropy(self.logits(x), x, reduction="none").flatten(1).sum(1)
         loss = nll.mean()
-        return Output(loss=loss, terms={"loss": loss.detach(), "nll": loss.detach()})
+        return Output(loss=loss, terms={"loss": loss, "nll": loss})
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Muestreo ancestral: una posición tras otra, cada una condicionada a las anteriores."""
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` rejillas de códigos (enteros (n, H, W), no imágenes) por muestreo ancestral: una posición tras
+        otra, cada una condicionada a las anteriores."""
         h, w = self.config.in_shape
         codes = torch.zeros(n, h, w, dtype=torch.long, device=self.device)
         for i in range(h):

@@ -14,7 +14,7 @@ from ..divergences import KERNELS, mmd, sliced_wasserstein
 from ..losses import kl_to_standard_normal
 from ..nets import Decoder, Encoder
 from .base import Model, ModelConfig, Output
-from .vae import VAE, VAEConfig, VAEOutput
+from .vae import VAE, VAEConfig, VAEOutput, elbo_output
 
 
 @dataclass
@@ -57,20 +57,22 @@ class WAE(Model):
         self.encoder = Encoder(c.in_shape, c.latent_dim, c.hidden, c.arch)      # determinista: z = Q(x)
         self.decoder = Decoder(c.latent_dim, c.in_shape, tuple(reversed(c.hidden)), c.arch)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.encoder(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, *, y: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """Imágenes G(z~) con z~ ~ p(z) = N(0, I)."""
-        return self.decode(torch.randn(n, self.config.latent_dim, generator=generator).to(self.device))
+        return self.decode(self.randn(n, self.config.latent_dim, generator=generator))
 
-    def penalty(self, z: torch.Tensor) -> torch.Tensor:
-        """La penalización Delta(Q_Z, P_Z): el MMD entre los códigos del lote y otras tantas muestras del prior."""
-        return mmd(z, torch.randn_like(z), kernel=self.config.kernel)
+    def penalty(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """La penalización Delta(Q_Z, P_Z) entre los códigos del lote y otras tantas muestras de la previa (sorteadas con
+        ``generator``)."""
+        return mmd(z, self.randn(*z.shape, generator=generator).to(z.dtype), kernel=self.config.kernel)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Output:
         self.check_input(x)
@@ -79,7 +81,7 @@ class WAE(Model):
         rec = (x - x_hat).pow(2).flatten(1).sum(1).mean()
         pen = self.penalty(z)
         loss = self.config.cost_scale * rec + self.config.lambda_ * pen
-        terms = {"loss": loss.detach(), "recon": rec.detach(), "penalty": pen.detach()}
+        terms = {"loss": loss, "recon": rec, "penalty": pen}
         return Output(loss=loss, terms=terms, x_hat=x_hat, z=z)
 
 
@@ -103,8 +105,10 @@ class SWAE(WAE):
     key = "swae"
     Config = SWAEConfig
 
-    def penalty(self, z: torch.Tensor) -> torch.Tensor:
-        return sliced_wasserstein(z, torch.randn_like(z), n_projections=self.config.n_projections)
+    def penalty(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """SW entre los códigos y una muestra del prior; ``generator`` sortea la muestra y las direcciones."""
+        prior = self.randn(*z.shape, generator=generator).to(z.dtype)
+        return sliced_wasserstein(z, prior, n_projections=self.config.n_projections, generator=generator)
 
 
 @dataclass
@@ -133,13 +137,12 @@ class InfoVAE(VAE):
     key = "info_vae"
     Config = InfoVAEConfig
 
+    penalty = WAE.penalty   # el MMD entre los z ~ q(z|x) del lote y otras tantas muestras del prior
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         c = self.config
         qz, z, px, rec = self.encode_sample_decode(x)
         kl = kl_to_standard_normal(qz)
-        pen = mmd(z, torch.randn_like(z), kernel=c.kernel)
+        pen = self.penalty(z)
         loss = rec.mean() + (1 - c.alpha) * kl.mean() + (c.alpha + c.lambda_ - 1) * pen
-        elbo = -(rec + kl)
-        terms = {"loss": loss.detach(), "recon": rec.mean().detach(), "kl": kl.mean().detach(),
-                 "mmd": pen.detach(), "elbo": elbo.mean().detach()}
-        return VAEOutput(loss=loss, terms=terms, x_hat=px.mean, z=z, qz=qz, elbo=elbo.detach())
+        return elbo_output(rec, {"kl": kl}, px, z, qz, loss=loss, extra={"mmd": pen})
