@@ -45,3 +45,44 @@ def test_every_exception_is_still_needed():
              if c.cell_type == "code" for ln in c.source.splitlines()}
     for nb, start in ALLOWED:
         assert any(n == nb and start in ln for n, ln in lines), f"La excepción {nb}: {start!r} ya no hace falta"
+
+
+@pytest.fixture
+def counted_cache(tmp_path, monkeypatch):
+    """Caché de modelos en un directorio temporal; cuenta cuántas veces se entrena de verdad."""
+    from vaebook_lib import model_cache
+
+    monkeypatch.setenv(model_cache.ENV, str(tmp_path))
+    calls = []
+    real_fit = model_cache.fit
+    monkeypatch.setattr(model_cache, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    return calls
+
+
+def test_the_catalogue_comparison_trains_each_model_once(counted_cache):
+    import torch
+    from vaebook_lib.comparison import compare, evaluator_features
+    from vaebook_lib.data import ImageData
+    from vaebook_lib.feature_net import FeatureNet
+
+    g = torch.Generator().manual_seed(0)
+    data = ImageData(torch.rand(120, 1, 28, 28, generator=g), torch.randint(0, 2, (120,), generator=g), ("a", "b"))
+    train, test = data.subset(80), data.select(torch.arange(80, 120))
+    feats = evaluator_features(FeatureNet().eval())
+    args = dict(features=feats, epochs=1, batch_size=40, lr=1e-3, latent_dim=2, hidden=(8,), k=2, n_eval=8,
+                n_samples=16)
+    first = compare(["vae"], train, test, **args)
+    second = compare(["vae"], train, test, **args)
+    assert len(counted_cache) == 1, "la segunda comparación debe salir de la caché"
+    assert first[0].elbo == second[0].elbo and first[0].seconds == second[0].seconds > 0
+
+
+def test_the_reproducibility_rows_train_once(counted_cache):
+    import torch
+    from vaebook_lib.experiments import reproducibility as R
+
+    x = torch.bernoulli(torch.full((64, 1, 28, 28), 0.2), generator=torch.Generator().manual_seed(0))
+    proto = R.Protocol("fast", 64, 32, 1, 32, 1e-3, 4)
+    a = R.run_row(R.ROWS[0], proto, x, x[:16], progress=False)
+    b = R.run_row(R.ROWS[0], proto, x, x[:16], progress=False)
+    assert len(counted_cache) == 1 and a["neg_elbo"] == b["neg_elbo"]

@@ -52,6 +52,23 @@ def test_a_hit_restores_weights_buffers_and_history_without_training(cache):
     assert torch.equal(loss_a, second(x[:8]).loss)
 
 
+def test_a_hit_leaves_the_random_generators_as_training_left_them(cache):
+    """Lo que el cuaderno sortea tras entrenar (muestras, IS) no depende de que la caché estuviera caliente."""
+    import random
+
+    import numpy as np
+
+    x = data()
+    model_cache.fit_cached(build("vae"), x, **ARGS)
+    after_fit = (torch.rand(3), np.random.rand(3), random.random())
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)      # otro estado cualquiera
+    model_cache.fit_cached(build("vae"), x, **ARGS)
+    after_hit = (torch.rand(3), np.random.rand(3), random.random())
+    assert len(cache[1]) == 1
+    assert torch.equal(after_fit[0], after_hit[0]) and np.array_equal(after_fit[1], after_hit[1])
+    assert after_fit[2] == after_hit[2]
+
+
 @pytest.mark.parametrize("change", ["lr", "epochs", "seed", "data", "init", "config", "val"])
 def test_anything_that_changes_the_result_is_a_miss(cache, change):
     folder, calls = cache

@@ -22,7 +22,6 @@ distingue (si entra en la comparativa, si conserva su arquitectura, si tiene ver
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, fields
 
 import torch
@@ -34,7 +33,8 @@ from .metrics import frechet_distance, frechet_interval, knn_accuracy, log_likel
 from .models import MODELS, Model
 from .models.base import Unsupported, encode_all, evaluating
 from .models.recon_losses import DFC_BETA_BOOK
-from .train import evaluate, fit
+from .model_cache import fit_cached
+from .train import evaluate
 
 METRICS = ("recon", "elbo", "nll", "frechet", "precision", "recall", "knn")
 FLOOR = "datos reales"  # la fila del suelo: imágenes reales frente a imágenes reales
@@ -208,12 +208,12 @@ def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, b
         for seed in seeds:
             model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed,
                           feature_net=dfc_net)
-            start = time.perf_counter()
-            fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=True, progress=False)
-            seconds = time.perf_counter() - start
+            # el tiempo es el del entrenamiento, guardado en el historial: también cuando viene de la caché
+            history = fit_cached(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                 binarize=True, progress=False)
             result = assess(model, train, test, features=features, k=k, n_eval=n_eval, n_samples=n_samples,
                             n_boot=n_boot, seed=seed)
-            result.seconds = seconds
+            result.seconds = history.seconds
             results.append(result)
     return results
 

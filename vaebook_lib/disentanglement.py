@@ -213,14 +213,15 @@ def train_and_score(key: str, train, test, *, config: dict, seed: int, epochs: i
                     source: FactorSource, sizes: dict[str, int]):
     """Entrena el modelo ``key`` del catálogo con ``fit`` y devuelve ``(fila, modelo)``: la fila tiene el error
     de reconstrucción en ``test`` (-log p(x|z), nats por imagen) y las tres métricas de desenredo."""
+    from .model_cache import fit_cached
     from .models import MODELS
-    from .train import evaluate, fit
+    from .train import evaluate
 
     if key not in MODELS:
         raise ValueError(f"Modelo desconocido {key!r}; el catálogo tiene {sorted(MODELS)}.")
     torch.manual_seed(seed)                       # la inicialización de los pesos también depende de la semilla
     model = MODELS[key](**config)
-    fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    fit_cached(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     row = {"recon": evaluate(model, test.x)["recon"]}
     row.update(disentanglement_scores(represent_with(model), source, seed=seed, **sizes))
     return row, model

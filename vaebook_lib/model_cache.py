@@ -22,10 +22,12 @@ import hashlib
 import json
 import os
 import pickle
+import random
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .atomic import write_atomic
@@ -102,6 +104,33 @@ def _history_from_dict(blob: dict) -> History:
     return history
 
 
+def _rng_state() -> dict:
+    """El estado de los generadores globales (random, NumPy, torch y CUDA) al acabar ``fit``, en tipos que
+    ``torch.load(weights_only=True)`` acepta."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)},
+             "random": {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64),
+                        "gauss_next": gauss_next}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _restore_rng(state: dict) -> None:
+    """Deja los generadores globales como los dejó el entrenamiento guardado: lo que el cuaderno sortee después
+    (muestras, la estimación por importancia) es igual con la caché caliente que fría."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    r = state["random"]
+    random.setstate((r["version"], tuple(int(v) for v in r["internal"].tolist()), r["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def _read(path: Path) -> dict | None:
     """La entrada de la caché, o ``None`` si falta o no se puede leer (se reentrena y se reescribe)."""
     if not path.exists():
@@ -126,7 +155,8 @@ def fit_cached(model: Model, data, val=None, *, epochs: int, batch_size: int = 1
     """Como :func:`vaebook_lib.fit`, pero toma el resultado de la caché si el mismo entrenamiento ya se hizo.
 
     Tras un acierto, ``model`` queda exactamente como lo habría dejado ``fit`` (pesos y buffers, en modo ``eval``,
-    en el dispositivo en que estaba) y se devuelve el historial guardado, con sus curvas. ``optimizer`` y
+    en el dispositivo en que estaba), los generadores aleatorios globales también (lo que se sortee después no
+    depende de que la caché estuviera caliente) y se devuelve el historial guardado, con sus curvas. ``optimizer`` y
     ``callbacks`` no se admiten: sus efectos no caben en la huella (use ``fit``).
     """
     for name in ("optimizer", "callbacks"):
@@ -142,10 +172,12 @@ def fit_cached(model: Model, data, val=None, *, epochs: int, batch_size: int = 1
     if blob is not None:
         model.load_state_dict(blob["state_dict"])
         model.eval()
+        if "rng" in blob:
+            _restore_rng(blob["rng"])
         if progress is None or progress:
             print(f"{model.key}: entrenamiento idéntico encontrado en la caché de modelos ({path.name[:24]}…).")
         return _history_from_dict(blob["history"])
     history = fit(model, data, val, progress=progress, **fit_args, **kwargs)
     _write(path, {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                  "history": _history_to_dict(history)})
+                  "history": _history_to_dict(history), "rng": _rng_state()})
     return history

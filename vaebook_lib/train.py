@@ -20,7 +20,7 @@ from .data.batches import batches
 from .data.checks import check_binarizable
 from .data.transforms import Binarize, binarize as binarize_batch
 from .data.vision import ImageData
-from .models.base import Model
+from .models.base import Model, evaluating
 
 
 @dataclass
@@ -227,13 +227,11 @@ def evaluate(model: Model, x: torch.Tensor, y: torch.Tensor | None = None, batch
     """Media de cada término de la pérdida sobre ``x`` (modo ``eval``, sin gradiente)."""
     if len(x) == 0:
         raise ValueError("No hay datos que evaluar: x es un lote vacío.")
-    was = model.training
-    model.eval()
     sums: dict[str, torch.Tensor] = {}
     tensors = (x,) if y is None else (x, y)
-    for batch in batches(*tensors, batch_size=batch_size):
-        out = model(batch[0], batch[1] if len(batch) > 1 else None)
-        for k, v in out.terms.items():
-            sums[k] = sums.get(k, 0.0) + v * len(batch[0])
-    model.train(was)
+    with evaluating(model):
+        for batch in batches(*tensors, batch_size=batch_size):
+            out = model(batch[0], batch[1] if len(batch) > 1 else None)
+            for k, v in out.terms.items():
+                sums[k] = sums.get(k, 0.0) + v * len(batch[0])
     return {k: float(v) / len(x) for k, v in sums.items()}

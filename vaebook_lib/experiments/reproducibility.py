@@ -31,7 +31,8 @@ from ..data import binarize, load_mnist
 from ..data.checks import check_images
 from ..metrics import log_likelihood_is
 from ..models import MODELS, Model
-from ..train import evaluate, fit
+from ..model_cache import fit_cached
+from ..train import evaluate
 from .bench import git_commit, machine_info
 
 RECORD_VERSION = 1
@@ -130,8 +131,8 @@ def run_row(row: Row, proto: Protocol, train, x_eval: torch.Tensor, seed: int = 
     """Entrena la fila con el protocolo y la mide en ``x_eval``; devuelve un diccionario serializable."""
     start = time.perf_counter()
     model = build(row, seed)
-    history = fit(model, train, epochs=proto.epochs, batch_size=proto.batch_size, lr=proto.lr, seed=seed,
-                  binarize=True, progress=progress, desc=row.name)
+    history = fit_cached(model, train, epochs=proto.epochs, batch_size=proto.batch_size, lr=proto.lr, seed=seed,
+                         binarize=True, progress=progress, desc=row.name)
     neg_elbo = -evaluate(model, x_eval)["elbo"]
     set_seed(seed + 1)
     nll = -log_likelihood_is(model, x_eval, proto.k_is).mean().item()
