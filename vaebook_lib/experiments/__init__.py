@@ -10,3 +10,17 @@
 Usan la biblioteca (``fit``, los modelos, los datos); la biblioteca no depende de ellos, salvo la lectura del
 registro.
 """
+
+import json
+from pathlib import Path
+
+
+def read_json(path: Path, fix: str = "") -> dict | None:
+    """El JSON de un registro, ``None`` si el fichero no existe; uno que no es JSON válido es un error en español
+    que dice cómo arreglarlo (``fix``)."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"El registro {path} no es JSON válido ({err}){': ' + fix if fix else ''}.") from err

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..atomic import write_atomic
 from ..config import PROFILES, get_device, get_profile
+from . import read_json
 
 VERSION = 1
 RECORDS = Path(__file__).resolve().parents[1] / "records"
@@ -76,14 +77,10 @@ def _parse_value(text: str | None):
 
 def load(profile: str) -> dict | None:
     """El registro de ``profile`` (validado), o ``None`` si el repositorio aún no lo trae."""
-    path = path_for(profile)
-    if not path.exists():
+    rec = read_json(path_for(profile), "vuelva a grabarlo con "
+                    f"«python -m vaebook_lib.experiments.record --profile {profile}»")
+    if rec is None:
         return None
-    try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"El registro {path} no es JSON válido ({err}): vuelva a grabarlo con "
-                         f"«python -m vaebook_lib.experiments.record --profile {profile}».") from err
     check(rec, profile)
     return rec
 

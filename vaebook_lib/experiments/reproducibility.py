@@ -33,6 +33,7 @@ from ..metrics import log_likelihood_is
 from ..models import MODELS, Model
 from ..model_cache import fit_cached
 from ..train import evaluate
+from . import read_json
 from .bench import git_commit, machine_info
 
 RECORD_VERSION = 1
@@ -163,12 +164,9 @@ _REQUIRED = {"version", "command", "machine", "date", "protocol", "results"}
 def load_record(path: str | Path = DEFAULT_RECORD) -> dict | None:
     """El registro grabado por una ejecución completa, o ``None`` si no existe. Uno mal formado es un error."""
     path = Path(path)
-    if not path.exists():
+    rec = read_json(path, "vuelva a grabarlo con «python -m vaebook_lib.experiments.reproducibility»")
+    if rec is None:
         return None
-    try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"El registro {path} no es JSON válido: {err}.") from err
     missing = _REQUIRED - set(rec) if isinstance(rec, dict) else _REQUIRED
     if missing:
         raise ValueError(f"Al registro {path} le faltan los campos {sorted(missing)}.")
