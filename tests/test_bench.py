@@ -121,3 +121,20 @@ def test_programs_keep_their_python_m_entry_points(module):
     r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, env=env,
                        cwd=root, timeout=120)
     assert r.returncode == 0 and "usage" in r.stdout, r.stderr[-2000:]
+
+
+def test_notebooks_are_measured_with_the_cache_cold_and_warm(tmp_path):
+    """La segunda ejecución ve el directorio de caché de la primera: el cuaderno lo comprueba (una marca en él)."""
+    code = ("import os, pathlib\n"
+            "d = pathlib.Path(os.environ['VAEBOOK_MODEL_CACHE'])\n"
+            "first = not (d / 'marca').exists()\n"
+            "(d / 'marca').write_text('x')\n"
+            "print('fría' if first else 'caliente')")
+    _notebook(tmp_path / "book" / "uno.ipynb", code)
+    rec = bench.measure_notebook_cold_warm(tmp_path / "book" / "uno.ipynb", tmp_path)
+    assert rec["passed"] and rec["seconds"] > 0 and rec["warm_seconds"] > 0
+    off = bench.measure_notebook(tmp_path / "book" / "uno.ipynb", tmp_path)   # como make test: sin caché
+    assert not off["passed"]                       # «off» no es un directorio: el cuaderno no puede escribir
+    table = bench.format_table([rec, {"kind": "book", "notebooks": 1, "seconds": rec["seconds"], "failed": 0,
+                                      "warm_seconds": rec["warm_seconds"]}])
+    assert "caliente" in table and "con la caché caliente" in table

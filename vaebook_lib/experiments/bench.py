@@ -5,7 +5,8 @@ Mide, e imprime como un objeto JSON por línea y al final como una tabla legible
 - ``machine``: versión de torch, hilos, dispositivo y el pico medido de multiplicación de matrices fp32
   (el mejor de varios ``torch.mm`` cuadrados grandes), que sirve de vara de medir;
 - ``notebook`` / ``book``: el tiempo de cada cuaderno en el perfil ``fast`` ejecutado como ``make test``
-  (``pytest --nbval-lax --nbval-current-env``, un proceso por cuaderno) y el total del libro;
+  (``pytest --nbval-lax --nbval-current-env``, un proceso por cuaderno) y el total del libro, con la caché de
+  modelos fría (un directorio vacío) y caliente (el mismo, ya lleno; ``--no-warm`` mide solo sin caché);
 - ``breakdown`` (CPU): adónde va el tiempo de un paso (GEMM, azar de la binarización, Adam, el resto) y el
   techo que eso impone a la fracción del pico;
 - ``loop``: ejemplos por segundo de ``fit`` frente a un bucle de PyTorch escrito a mano (mismo modelo, datos,
@@ -27,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -299,9 +301,13 @@ def measure_book(paths: list[Path], workers: int, root: Path = ROOT) -> dict:
             "seconds": time.perf_counter() - t, "passed": rc == 0}
 
 
-def measure_notebook(path: Path, root: Path = ROOT) -> dict:
-    """Ejecuta un cuaderno como ``make test`` (nbval en el perfil ``fast``) y mide su tiempo y su memoria."""
+def measure_notebook(path: Path, root: Path = ROOT, cache: str | Path = "off") -> dict:
+    """Ejecuta un cuaderno como ``make test`` (nbval en el perfil ``fast``) y mide su tiempo y su memoria.
+
+    ``cache`` es la caché de modelos del cuaderno (``VAEBOOK_MODEL_CACHE``): ``"off"`` como en ``make test``, o un
+    directorio; :func:`measure_notebook_cold_warm` lo ejecuta dos veces sobre el mismo directorio vacío."""
     cmd, env = _nbval([path], root)
+    env["VAEBOOK_MODEL_CACHE"] = str(cache)
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read()
@@ -317,6 +323,19 @@ def measure_notebook(path: Path, root: Path = ROOT) -> dict:
     if proc.returncode != 0:
         rec["tail"] = out.decode(errors="replace")[-500:]
     return rec
+
+
+def measure_notebook_cold_warm(path: Path, root: Path = ROOT) -> dict:
+    """El cuaderno con la caché de modelos fría (un directorio vacío: entrena y guarda) y después caliente (el mismo
+    directorio: carga lo entrenado); ``seconds`` es la fría y ``warm_seconds`` la caliente."""
+    with tempfile.TemporaryDirectory(prefix="vaebook-cache-") as folder:
+        cold = measure_notebook(path, root, cache=folder)
+        warm = measure_notebook(path, root, cache=folder)
+    cold["warm_seconds"] = warm["seconds"]
+    cold["passed"] = cold["passed"] and warm["passed"]
+    if not warm["passed"]:
+        cold["tail"] = warm.get("tail", "")
+    return cold
 
 
 def machine_info(device: torch.device) -> dict:
@@ -386,13 +405,15 @@ def format_table(records: list[dict]) -> str:
     nbs = [r for r in records if r["kind"] == "notebook"]
     if nbs:
         width = max(len(r["path"]) for r in nbs)
-        lines += ["", f"{'cuaderno':{width}} {'s':>7} {'MB':>6}  estado"]
+        lines += ["", f"{'cuaderno':{width}} {'s fría':>7} {'caliente':>8} {'MB':>6}  estado"]
         for r in nbs:
-            lines.append(f"{r['path']:{width}} {r['seconds']:>7.1f} {r['max_rss_mb']:>6.0f}  "
+            warm = f"{r['warm_seconds']:>8.1f}" if "warm_seconds" in r else f"{'-':>8}"
+            lines.append(f"{r['path']:{width}} {r['seconds']:>7.1f} {warm} {r['max_rss_mb']:>6.0f}  "
                          f"{'ok' if r['passed'] else 'FALLA'}")
     for b in (r for r in records if r["kind"] == "book"):
+        warm = f" (con la caché caliente: {b['warm_seconds']:.1f} s)" if "warm_seconds" in b else ""
         lines.append(f"total del libro: {b['seconds']:.1f} s en "
-                     f"{b['notebooks']} cuadernos ({b['failed']} fallan)")
+                     f"{b['notebooks']} cuadernos ({b['failed']} fallan){warm}")
     for b in (r for r in records if r["kind"] == "book_run"):
         lines.append(f"libro de una vez (pytest -n {b['workers']}, como make test): {b['seconds']:.1f} s"
                      f"{'' if b['passed'] else ' (con fallos)'}")
@@ -406,6 +427,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--notebooks", nargs="*", default=None,
                    help="cuadernos a medir (rutas, globs o trozos del nombre); por defecto, todos los de book/")
     p.add_argument("--skip-notebooks", action="store_true", help="no ejecutar cuadernos")
+    p.add_argument("--no-warm", action="store_true",
+                   help="cada cuaderno una vez, sin caché de modelos (como make test); por defecto, dos: con la caché "
+                        "fría y caliente")
     p.add_argument("--workers", type=int, default=0,
                    help="si > 0, además una pasada de todo el libro con pytest-xdist -n WORKERS, como make test")
     p.add_argument("--compile", action="store_true",
@@ -464,10 +488,13 @@ def main(argv=None) -> list[dict]:
         if not a.skip_notebooks:
             paths = find_notebooks(a.notebooks)
             for path in paths:
-                emit(measure_notebook(path))
+                emit(measure_notebook(path) if a.no_warm else measure_notebook_cold_warm(path))
             nb_recs = [r for r in records if r["kind"] == "notebook"]
-            emit({"kind": "book", "notebooks": len(nb_recs), "seconds": sum(r["seconds"] for r in nb_recs),
-                  "failed": sum(not r["passed"] for r in nb_recs)})
+            book = {"kind": "book", "notebooks": len(nb_recs), "seconds": sum(r["seconds"] for r in nb_recs),
+                    "failed": sum(not r["passed"] for r in nb_recs)}
+            if not a.no_warm:
+                book["warm_seconds"] = sum(r["warm_seconds"] for r in nb_recs)
+            emit(book)
             if a.workers > 0 and paths:
                 emit(measure_book(paths, a.workers))
     finally:
