@@ -64,7 +64,7 @@ def test_bad_input():
 # --- SNR del gradiente de la cota IWAE (Rainforth et al., 2018) ---------------------------------------------------
 
 from vaebook_lib.estimators import gradient_snr, iwae_gradient_samples, snr  # noqa: E402
-from vaebook_lib.models import IWAE, VAE  # noqa: E402
+from vaebook_lib.models import IWAE  # noqa: E402
 from vaebook_lib.models.iwae import importance_weighted_bound  # noqa: E402
 
 SHAPE = (1, 8, 8)
