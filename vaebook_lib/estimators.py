@@ -4,6 +4,8 @@
 - Reparametrización (Kingma y Welling, 2013):  z = mu + sigma * eps,  grad_phi E[f] = E_eps[grad_phi f(mu + sigma eps)]
 Los dos son insesgados; el segundo usa la derivada de f y suele tener mucha menos varianza.
 Cada función devuelve una estimación por muestra, para poder medir su media y su varianza.
+Al final, la relación señal/ruido del gradiente de la cota IWAE según k (Rainforth et al., 2018):
+:func:`gradient_snr`, que compara el codificador con el decodificador.
 """
 from __future__ import annotations
 
