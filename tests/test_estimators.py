@@ -84,7 +84,7 @@ def autograd_reference(model, x, eps, k):
         qz = model.posterior(x)
         z = qz.loc + qz.scale * e
         xk = x.expand(k, *x.shape)
-        log_w = model.likelihood(z, xk).log_prob(xk) \
+        log_w = model.likelihood_at(z, xk).log_prob(xk) \
             + model.prior(z).log_prob(z).sum(-1) - qz.log_prob(z).sum(-1)
         if k == 1:
             objective = log_w[0].mean()                    # la ELBO con una muestra (KL por muestreo)

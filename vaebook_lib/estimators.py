@@ -97,9 +97,11 @@ def _iwae_inputs(model, x: torch.Tensor, k: int, repeats: int) -> None:
         raise ValueError(f"k (muestras de importancia) debe ser un entero positivo; se recibió {k!r}.")
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 2:
         raise ValueError(f"Hacen falta al menos 2 repeticiones para medir una dispersión; se recibió {repeats!r}.")
-    for name in ("encoder", "posterior", "prior", "likelihood"):
-        if not hasattr(model, name):
-            raise ValueError(f"{type(model).__name__} no tiene «{name}»: hace falta un VAE con codificador gaussiano.")
+    from .models.vae import GaussianEncoderMixin   # el contrato: posterior gaussiana, previa y likelihood_at
+
+    if not isinstance(model, GaussianEncoderMixin):
+        raise ValueError(f"{type(model).__name__} no sirve: hace falta un VAE con codificador gaussiano "
+                         "(posterior, prior y likelihood_at de GaussianEncoderMixin).")
     in_shape = tuple(model.config.in_shape)
     if not isinstance(x, torch.Tensor) or x.ndim != len(in_shape) + 1 or tuple(x.shape[1:]) != in_shape or len(x) < 1:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -119,7 +121,7 @@ class _IWAEBound(torch.nn.Module):
         qz = m.posterior(x)
         z = qz.loc + qz.scale * eps                                       # (k, n, d): z reparametrizado
         xk = x.expand(k, *x.shape)
-        log_w = (m.likelihood(z, xk).log_prob(xk) + m.prior(z).log_prob(z).sum(-1)
+        log_w = (m.likelihood_at(z, xk).log_prob(xk) + m.prior(z).log_prob(z).sum(-1)
                  - Normal(qz.loc, qz.scale).log_prob(z).sum(-1))          # (k, n): log w por muestra
         return (torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
 
