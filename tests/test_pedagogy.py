@@ -97,3 +97,12 @@ def test_cross_references_are_links(path):
     md = _markdown(path)
     vague = re.findall(r"(?:el|del|al) (?:cuaderno|capítulo) (?:anterior|siguiente|próximo)", md, re.I)
     assert not vague, f"Use {{doc}} en lugar de {vague}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted((ROOT / "book").rglob("*.md")), ids=_id)
+def test_every_doc_link_points_to_a_page(path):
+    text = path.read_text(encoding="utf-8")
+    for target in re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", text):
+        page = (path.parent / target).resolve()
+        assert page.with_suffix(".ipynb").exists() or page.with_suffix(".md").exists(), \
+            f"{{doc}}`{target}` no apunta a ninguna página del libro"
