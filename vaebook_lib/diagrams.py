@@ -81,25 +81,35 @@ def graphical_model(kind: str) -> Figure:
     return _draw_graphical_model(_MODELS[kind])
 
 
-def _draw_graphical_model(spec: dict) -> Figure:
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
-    for name, (x, y, label, observed) in spec["nodes"].items():
+def _nodes(ax, nodes: dict) -> dict:
+    """Dibuja los nodos (nombre -> (x, y, etiqueta, observado)); los observados, sombreados. Devuelve sus posiciones."""
+    for name, (x, y, label, observed) in nodes.items():
         circle = Circle((x, y), _R, facecolor="0.75" if observed else "white", edgecolor="black", linewidth=1.4,
                         zorder=3)
         circle.set_gid(name)
         ax.add_patch(circle)
         ax.text(x, y, label, ha="center", va="center", fontsize=13, zorder=4)
-    pos = {n: v[:2] for n, v in spec["nodes"].items()}
+    return {n: v[:2] for n, v in nodes.items()}
+
+
+def _plate(ax, x0: float, y0: float, w: float, h: float, text: str) -> None:
+    """La placa que repite su contenido, con su número en la esquina inferior derecha."""
+    plate = Rectangle((x0, y0), w, h, fill=False, edgecolor="0.3", linewidth=1.0)
+    plate.set_gid("placa")
+    ax.add_patch(plate)
+    ax.text(x0 + w - 0.12, y0 + 0.12, text, ha="right", va="bottom", fontsize=11)
+
+
+def _draw_graphical_model(spec: dict) -> Figure:
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    pos = _nodes(ax, spec["nodes"])
     for a, b in spec["p"]:
         _edge(ax, pos[a], pos[b], "p", "solid", "black", 0.0)
     for a, b in spec["q"]:
         # la q se curva hacia el otro lado para no tapar la flecha de p entre los mismos nodos
         _edge(ax, pos[a], pos[b], "q", "--", "tab:blue", 0.35)
-    for x0, y0, w, h, text in spec["plates"]:
-        plate = Rectangle((x0, y0), w, h, fill=False, edgecolor="0.3", linewidth=1.0)
-        plate.set_gid("placa")
-        ax.add_patch(plate)
-        ax.text(x0 + w - 0.12, y0 + 0.12, text, ha="right", va="bottom", fontsize=11)
+    for plate in spec["plates"]:
+        _plate(ax, *plate)
     xs = [v[0] for v in pos.values()] + [p[0] for p in spec["plates"]] + [p[0] + p[2] for p in spec["plates"]]
     ys = [v[1] for v in pos.values()] + [p[1] for p in spec["plates"]] + [p[1] + p[3] for p in spec["plates"]]
     ax.set_xlim(min(xs) - 0.4, max(xs) + 0.4)
@@ -207,23 +217,14 @@ def latent_variable_diagram(inference: bool = False) -> Figure:
     if not isinstance(inference, bool):
         raise ValueError(f"«inference» debe ser True o False; se recibió {inference!r}.")
     fig, ax = plt.subplots(figsize=(4.2, 3.4))
-    pos = {"z": (0.0, 1.4), "x": (0.0, 0.0)}
-    for name, (x, y), observed in [("z", pos["z"], False), ("x", pos["x"], True)]:
-        circle = Circle((x, y), _R, facecolor="0.75" if observed else "white", edgecolor="black", linewidth=1.4,
-                        zorder=3)
-        circle.set_gid(name)
-        ax.add_patch(circle)
-        ax.text(x, y, f"${name}$", ha="center", va="center", fontsize=13, zorder=4)
+    pos = _nodes(ax, {"z": (0.0, 1.4, "$z$", False), "x": (0.0, 0.0, "$x$", True)})
     _edge(ax, pos["z"], pos["x"], "p", "solid", "black", 0.0)
     ax.text(0.42, 0.7, "$p_\\theta(x\\mid z)$", fontsize=9, va="center")
     ax.text(0.42, 1.4, "$p(z)$", fontsize=9, va="center")
     if inference:
         _edge(ax, pos["x"], pos["z"], "q", "--", "tab:blue", 0.6)
         ax.text(-0.5, 0.7, "$q(z\\mid x)$", fontsize=9, va="center", ha="right", color="tab:blue")
-    plate = Rectangle((-1.1, -0.6), 2.3, 2.6, fill=False, edgecolor="0.3", linewidth=1.0)
-    plate.set_gid("placa")
-    ax.add_patch(plate)
-    ax.text(1.08, -0.48, "$N$", ha="right", va="bottom", fontsize=11)
+    _plate(ax, -1.1, -0.6, 2.3, 2.6, "$N$")
     ax.set_xlim(-1.5, 1.6)
     ax.set_ylim(-1.0, 2.3)
     ax.set_aspect("equal")
