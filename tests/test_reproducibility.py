@@ -43,8 +43,8 @@ def test_row_validation():
 
 def test_protocol_follows_the_profile():
     fast, full = R.protocol(PROFILES["fast"]), R.protocol(PROFILES["full"])
-    assert full.n_train is None and full.k_is == 5000 and full.n_eval == 10000
-    assert fast.n_train < 60000 and fast.epochs < full.epochs and fast.k_is < full.k_is
+    assert full.n_train is None and full.k_is <= R.RECORD_K and full.n_eval <= R.RECORD_N_EVAL
+    assert fast.n_train < 60000 and fast.k_is * fast.n_eval < full.k_is * full.n_eval
     assert fast.batch_size == full.batch_size == 20
 
 
@@ -115,6 +115,26 @@ def test_main_writes_a_record(tmp_path, monkeypatch):
     assert R.load_record(tmp_path / "r.json")["results"][0]["value"] == res["value"]
     with pytest.raises(SystemExit):
         R.main(["--out", str(tmp_path / "x.json"), "--rows", "no existe"])
+    with pytest.raises(SystemExit):
+        R.main(["--out", str(tmp_path / "x.json"), "--rows", "VAE", "--epochs", "0"])
+    # Otra fila, con otras pasadas y otra k: se funde con la anterior, cada una con su protocolo.
+    rec = R.main(["--out", str(tmp_path / "r.json"), "--rows", "IWAE, k = 5", "--epochs", "2", "--k", "3"])
+    by_name = {r["name"]: r for r in R.load_record(tmp_path / "r.json")["results"]}
+    assert set(by_name) == {"VAE", "IWAE, k = 5"} and by_name["VAE"]["value"] == res["value"]
+    assert by_name["IWAE, k = 5"]["protocol"]["epochs"] == 2 and by_name["IWAE, k = 5"]["protocol"]["k_is"] == 3
+    assert by_name["VAE"]["protocol"]["epochs"] == 1 and "--epochs 2" in by_name["IWAE, k = 5"]["command"]
+    rec = R.main(["--out", str(tmp_path / "r.json"), "--rows", "VAE", "--replace"])
+    assert [r["name"] for r in rec["results"]] == ["VAE"]
+
+
+def test_merge_record_replaces_rows_by_name_in_table_order():
+    old = {"version": 1, "results": [{"name": "IWAE, k = 5", "value": 1.0}, {"name": "VAE", "value": 2.0}]}
+    new = {"version": 1, "command": "c", "results": [{"name": "VAE", "value": 3.0}]}
+    merged = R.merge_record(old, new)
+    assert [(r["name"], r["value"]) for r in merged["results"]] == [("VAE", 3.0), ("IWAE, k = 5", 1.0)]
+    assert merged["command"] == "c" and R.merge_record(None, new) is new
+    with pytest.raises(ValueError, match="versiones"):
+        R.merge_record({"version": 0, "results": []}, new)
 
 
 def test_run_row_measures_what_the_row_says():

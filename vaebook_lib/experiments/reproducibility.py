@@ -5,14 +5,16 @@ artículo, con qué protocolo y qué magnitud es (``nll``: -log p(x) estimado po
 ``neg_elbo``: -ELBO). Nuestro protocolo (:func:`protocol`) sale del perfil: en ``full``, MNIST completo con
 binarización dinámica y ``k_is`` muestras de importancia; en ``fast``, un recorte declarado.
 
-Una ejecución completa no cabe en una CPU en un tiempo razonable, así que se graba:
+El cuaderno del capítulo entrena cada fila con el presupuesto de su perfil (en ``full``, MNIST completo pero pocas
+pasadas, para que el libro entero quepa en dos horas de CPU). La ejecución larga, fila a fila, se graba aparte:
 
-    VAEBOOK_PROFILE=full python -m vaebook_lib.experiments.reproducibility \
-        --out book/04_resultados/reproducibilidad_full.json
+    VAEBOOK_PROFILE=full python -m vaebook_lib.experiments.reproducibility --rows VAE --epochs 100
 
-escribe un JSON pequeño con la orden, la máquina, la fecha, el commit, el protocolo y los resultados. El
-cuaderno del capítulo lo carga con :func:`load_record` (que valida su forma) y comprueba con :func:`plausible`
-que su propia ejecución, más pequeña, cae en un rango creíble.
+entrena con MNIST completo, mide con ``k = 5000`` sobre toda la prueba y funde la fila en
+``book/04_resultados/reproducibilidad_full.json``: un JSON pequeño con la orden, la máquina, la fecha, el commit y,
+en cada resultado, su propio protocolo (pasadas, k, imágenes). Así una fila cara se graba en otra sesión (o en
+una GPU) sin repetir las demás. El cuaderno lo carga con :func:`load_record` (que valida su forma) y comprueba con
+:func:`plausible` las cifras grabadas y que su propia ejecución, más pequeña, cae en un rango creíble.
 """
 from __future__ import annotations
 
@@ -21,11 +23,12 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
+from ..atomic import write_atomic
 from ..config import Profile, get_device, get_profile, set_seed
 from ..data import binarize, load_mnist
 from ..data.checks import check_images
@@ -108,7 +111,13 @@ class Protocol:
 
 def protocol(profile: Profile | None = None) -> Protocol:
     p = profile or get_profile()
-    return Protocol(p.name, p.repro_n_train, p.n_eval, p.repro_epochs, BATCH_SIZE, p.lr, p.repro_k)
+    return Protocol(p.name, p.repro_n_train, p.repro_n_eval, p.repro_epochs, BATCH_SIZE, p.lr, p.repro_k)
+
+
+# El protocolo de la ejecución grabada: MNIST completo, toda la prueba y k = 5000 como en los artículos; las
+# pasadas se eligen al grabar (``--epochs``), por fila.
+RECORD_N_EVAL = 10000
+RECORD_K = 5000
 
 
 def build(row: Row, seed: int = 0) -> Model:
@@ -140,7 +149,8 @@ def run_row(row: Row, proto: Protocol, train, x_eval: torch.Tensor, seed: int = 
     value = nll if row.metric == "nll" else neg_elbo
     return {"name": row.name, "key": row.key, "metric": row.metric, "value": value, "nll": nll,
             "neg_elbo": neg_elbo, "train_loss_first": history.train["loss"][0],
-            "train_loss_last": history.train["loss"][-1], "seconds": time.perf_counter() - start}
+            "train_loss_last": history.train["loss"][-1], "seconds": time.perf_counter() - start,
+            "protocol": asdict(proto)}
 
 
 def run(rows=ROWS, profile: Profile | None = None, seed: int = 0, progress: bool | None = None) -> list[dict]:
@@ -223,21 +233,56 @@ def plausible(value: float, row: Row, profile_name: str, *, ceiling: float | Non
 
 
 # --- línea de órdenes ---------------------------------------------------------------------------------------
+def merge_record(old: dict | None, new: dict) -> dict:
+    """Funde el registro ``new`` en ``old``: las filas de ``new`` sustituyen a las del mismo nombre, las demás se
+    quedan (cada resultado lleva su protocolo y su orden). Devuelve el registro fundido, en el orden de ``ROWS``."""
+    if old is None:
+        return new
+    if old.get("version") != new.get("version"):
+        raise ValueError("No se pueden fundir registros de versiones distintas.")
+    by_name = {r["name"]: r for r in old["results"]}
+    by_name.update({r["name"]: r for r in new["results"]})
+    order = [row.name for row in ROWS]
+    results = sorted(by_name.values(), key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
+    return {**new, "results": results}
+
+
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description="Ejecuta la tabla de reproducibilidad y graba el resultado.")
+    parser = argparse.ArgumentParser(description="Ejecuta la tabla de reproducibilidad y graba el resultado "
+                                                 "(fundido, fila a fila, con el registro que ya hubiera).")
     parser.add_argument("--out", type=Path, default=DEFAULT_RECORD, help="fichero JSON de salida")
     parser.add_argument("--rows", nargs="*", help="solo estas filas (por nombre)")
+    parser.add_argument("--epochs", type=int, help="pasadas de entrenamiento (por defecto, las del perfil)")
+    parser.add_argument("--k", type=int, help=f"muestras de importancia (por defecto, {RECORD_K} en full)")
+    parser.add_argument("--n-eval", type=int, help=f"imágenes de prueba (por defecto, {RECORD_N_EVAL} en full)")
+    parser.add_argument("--replace", action="store_true", help="no fundir: escribir solo estas filas")
     args = parser.parse_args(argv)
     rows = [r for r in ROWS if not args.rows or r.name in args.rows]
     if args.rows and len(rows) != len(args.rows):
         parser.error(f"Filas desconocidas; las hay: {', '.join(r.name for r in ROWS)}.")
-    proto = protocol()
-    results = run(rows)
+    for name in ("epochs", "k", "n_eval"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} debe ser un entero positivo (se dio {value}).")
+    profile = get_profile()
+    proto = protocol(profile)
+    full = profile.name == "full"
+    proto = replace(proto, epochs=args.epochs or proto.epochs,
+                    k_is=args.k or (RECORD_K if full else proto.k_is),
+                    n_eval=args.n_eval or (RECORD_N_EVAL if full else proto.n_eval))
+    train = load_mnist("train", proto.n_train, profile=profile)
+    test = load_mnist("test", profile=profile)
+    x_eval = binarize(test.x[:proto.n_eval], torch.Generator().manual_seed(1))
+    results = [run_row(row, proto, train, x_eval) for row in rows]
     command = " ".join([f"VAEBOOK_PROFILE={proto.profile}", PROGRAM,
                         *(argv if argv is not None else sys.argv[1:])])
+    for r in results:
+        r["command"] = command
     record = make_record(results, proto, command)
+    if not args.replace:
+        record = merge_record(load_record(args.out), record)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(args.out, lambda f: f.write(json.dumps(record, indent=1, ensure_ascii=False) + "\n"), text=True)
     for r in results:
         print(f"{r['name']:>24}: {METRICS[r['metric']]} = {r['value']:.2f} nats ({r['seconds']:.0f} s)")
     print(f"Registro escrito en {args.out}")
