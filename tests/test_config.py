@@ -66,3 +66,17 @@ def test_extension_comparisons_use_several_seeds():
     # Las comparaciones entre modelos del capítulo 3 miran la dispersión: hacen falta al menos dos semillas.
     fast, full = get_profile("fast"), get_profile("full")
     assert 2 <= fast.ext_seeds <= full.ext_seeds
+
+
+def test_importing_the_library_makes_a_fresh_process_deterministic():
+    # Dos procesos nuevos que importan la biblioteca y crean un modelo sin fijar semilla dan los mismos pesos
+    # (PyTorch, por sí solo, arranca con una semilla al azar).
+    import subprocess
+    import sys
+
+    code = ("import vaebook_lib, torch; from vaebook_lib.models import VAE; "
+            "m = VAE(VAE.Config(in_shape=(1, 8, 8), latent_dim=2, hidden=(4,))); "
+            "print(repr(sum(float(p.double().sum()) for p in m.parameters())), torch.rand(1).item())")
+    out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+           for _ in range(2)]
+    assert out[0] == out[1] and out[0].strip()
