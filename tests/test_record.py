@@ -97,3 +97,33 @@ def test_the_book_cache_is_emptied_when_the_library_or_the_profile_change(tmp_pa
     (cache / "salida.db").write_text("x")
     monkeypatch.setattr(tool, "code_hash", lambda: "otra biblioteca")
     assert "nueva" in tool.main(str(cache), "full") and not (cache / "salida.db").exists()
+
+
+def test_beside_record_prints_both_columns_and_returns_only_recorded_values(records, capsys):
+    record.merge("full", {"book/a.ipynb": entry(), "book/b.ipynb": entry(passed=False)})
+    full = report.beside_record("book/a.ipynb", {"elbo": -120.25, "otra": 3})
+    assert full == {"elbo": -100.5}
+    out = capsys.readouterr().out
+    assert "-120.2" in out and "-100.5" in out and "abc1234" in out and "—" in out
+    assert report.beside_record("book/b.ipynb", {"elbo": 1.0}) is None   # fallida: no se cita
+    assert report.beside_record("book/z.ipynb", {"elbo": 1.0}) is None
+    assert "--notebooks book/z.ipynb" in capsys.readouterr().out
+    for bad in ({}, [("elbo", 1.0)], {1: 2.0}):
+        with pytest.raises(ValueError, match="diccionario"):
+            report.beside_record("book/a.ipynb", bad)
+
+
+def test_every_beside_record_call_names_a_notebook_and_figures_it_glues():
+    # Un cuaderno que lee el registro nombra un cuaderno que existe y cifras que ese cuaderno pega.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "book").rglob("*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        for target, body in re.findall(r'beside_record\(\s*"([^"]+)",\s*\{([^}]*)\}', code):
+            assert (root / target).exists(), f"{path.name}: {target} no existe"
+            glued = set(re.findall(r'glue\(\s*"(\w+)"', "\n".join(
+                c.source for c in nbformat.read(root / target, as_version=4).cells if c.cell_type == "code")))
+            names = re.findall(r'"(\w+)"\s*:', body)
+            assert names and set(names) <= glued, f"{path.name}: {set(names) - glued} no se pegan en {target}"

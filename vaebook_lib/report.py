@@ -75,6 +75,40 @@ def recorded(notebook: str, name: str, profile: str = "full"):
     return entry["values"].get(name)
 
 
+def beside_record(notebook: str, here: dict, profile: str = "full") -> dict | None:
+    """Pone las cifras ``here`` de esta ejecución (nombre de ``glue`` -> valor) junto a las que el mismo cuaderno
+    pegó en la ejecución registrada de ``profile`` e imprime la tabla. Devuelve las cifras registradas (solo las
+    que el registro trae) o ``None`` si el cuaderno aún no tiene una ejecución registrada que terminase bien.
+
+    Con ella, una comprobación puede afirmar a escala completa lo que la ejecución rápida no alcanza a mostrar::
+
+        full = beside_record("book/02_vae/09_desafios.ipynb", {"active_fb": active_fb})
+        if full is not None:
+            assert full["active_fb"] >= ...
+    """
+    from .experiments.record import load
+
+    if not isinstance(here, dict) or not here or not all(isinstance(k, str) for k in here):
+        raise ValueError("beside_record espera un diccionario no vacío nombre -> cifra de esta ejecución.")
+    rec = load(profile)
+    entry = (rec or {}).get("notebooks", {}).get(notebook)
+    if entry is None or not entry.get("passed"):
+        print(f"El registro del perfil «{profile}» aún no trae una ejecución completa de {notebook}: "
+              f"grábela con «python -m vaebook_lib.experiments.record --profile {profile} --notebooks {notebook}».")
+        return None
+    found = {k: entry["values"][k] for k in here if k in entry["values"]}
+    width = max(len(k) for k in here)
+    print(f"{'cifra':<{width}} | {'esta ejecución':>14} | {'registro ' + profile:>14}")
+    for k, v in here.items():
+        r = found.get(k)
+        fmt = (lambda x: f"{x:14.4g}" if isinstance(x, (int, float)) else f"{str(x):>14}")
+        print(f"{k:<{width}} | {fmt(_plain(v))} | {fmt(r) if r is not None else '—':>14}")
+    m = entry.get("machine", {})
+    print(f"(registro del {entry['date']}, commit {entry['commit']}, {m.get('gpu') or m.get('cpu', '?')}, "
+          f"{entry['seconds']:.0f} s)")
+    return found
+
+
 def show_source(obj):
     """Muestra el código fuente de una función, clase o método de ``vaebook_lib`` como bloque resaltado.
 
