@@ -80,3 +80,13 @@ def test_importing_the_library_makes_a_fresh_process_deterministic():
     out = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
            for _ in range(2)]
     assert out[0] == out[1] and out[0].strip()
+
+
+def test_importing_the_library_leaves_slow_optional_imports_for_later():
+    # scikit-learn y torchmetrics cuestan segundos de importación en cada cuaderno: solo se cargan al usarse.
+    import subprocess
+    import sys
+
+    code = "import sys, vaebook_lib; print(sorted(m for m in ('sklearn', 'torchmetrics') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -6,7 +6,6 @@ import math
 import numpy as np
 import torch
 from scipy import linalg
-from sklearn.neighbors import KNeighborsClassifier
 
 from .config import get_device
 from .data.batches import batches
@@ -129,6 +128,8 @@ def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5)
                          "misma dimensión.")
     if len(a) != len(train_labels) or len(b) != len(test_labels):
         raise ValueError("Cada código necesita su etiqueta: los tamaños no coinciden.")
+    from sklearn.neighbors import KNeighborsClassifier   # aquí: importar scikit-learn cuesta segundos
+
     clf = KNeighborsClassifier(n_neighbors=k).fit(a, np.asarray(train_labels))
     return float(clf.score(b, np.asarray(test_labels)))
 

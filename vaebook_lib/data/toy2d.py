@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 import torch
-from sklearn.datasets import make_circles, make_moons
 from torch.distributions import Categorical, MixtureSameFamily, Independent, Normal
 
 TOY_NAMES = ("lunas", "anillos", "mezcla")
@@ -27,9 +26,13 @@ def sample_toy(name: str, n: int, seed: int = 0, noise: float = 0.05) -> torch.T
     if n <= 0:
         raise ValueError(f"El número de puntos debe ser positivo; se recibió {n}.")
     if name == "lunas":
+        from sklearn.datasets import make_moons   # aquí: importar scikit-learn cuesta segundos
+
         x, _ = make_moons(n, noise=noise, random_state=seed)
         x = (x - [0.5, 0.25]) * 1.5
     elif name == "anillos":
+        from sklearn.datasets import make_circles
+
         x, _ = make_circles(n, noise=noise, factor=0.5, random_state=seed)
         x = x * 2.0
     else:

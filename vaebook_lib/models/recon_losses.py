@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
 from ..feature_net import FeatureNet
 from ..losses import kl_to_standard_normal
@@ -52,6 +51,8 @@ def _betas(scales: int) -> tuple[float, ...]:
 def ms_ssim_reference(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int = 5, sigma: float = 1.0
                       ) -> torch.Tensor:
     """MS-SSIM de torchmetrics (la referencia), un valor por ejemplo; ver :func:`ms_ssim`."""
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure  # lento de importar
+
     _check_ms_ssim(x, y, scales, kernel_size)
     return multiscale_structural_similarity_index_measure(x, y, kernel_size=kernel_size, sigma=sigma,
                                                           data_range=1.0, betas=_betas(scales), reduction="none")
