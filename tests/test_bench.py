@@ -77,11 +77,14 @@ def _notebook(path, source):
     nbformat.write(nb, path)
 
 
-def test_find_and_measure_notebooks(tmp_path):
+def test_find_and_measure_notebooks(tmp_path, monkeypatch):
     _notebook(tmp_path / "book" / "01" / "uno.ipynb", "assert 1 + 1 == 2")
     _notebook(tmp_path / "book" / "02" / "dos.ipynb", "x = 1")
     assert [p.name for p in bench.find_notebooks(None, tmp_path)] == ["uno.ipynb", "dos.ipynb"]
     assert [p.name for p in bench.find_notebooks(["02/"], tmp_path)] == ["dos.ipynb"]
+    # Una ruta que es a la vez un glob y un trozo del nombre no ejecuta el cuaderno dos veces.
+    monkeypatch.chdir(tmp_path)
+    assert [p.name for p in bench.find_notebooks(["book/02/dos.ipynb"], tmp_path)] == ["dos.ipynb"]
     with pytest.raises(ValueError, match="Ningún cuaderno"):
         bench.find_notebooks(["no-existe"], tmp_path)
     rec = bench.measure_notebook(tmp_path / "book" / "01" / "uno.ipynb", tmp_path)

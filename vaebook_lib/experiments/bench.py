@@ -277,7 +277,9 @@ def find_notebooks(patterns: list[str] | None = None, root: Path = ROOT) -> list
         hits += [p for p in every if pat in str(p.relative_to(root))]
         if not hits:
             raise ValueError(f"Ningún cuaderno coincide con {pat!r}.")
-        chosen += [h for h in hits if h not in chosen]
+        for h in hits:      # la misma ruta puede llegar por el glob y por el trozo de nombre: una sola vez
+            if h not in chosen:
+                chosen.append(h)
     return chosen
 
 
