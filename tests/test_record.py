@@ -127,3 +127,12 @@ def test_every_beside_record_call_names_a_notebook_and_figures_it_glues():
                 c.source for c in nbformat.read(root / target, as_version=4).cells if c.cell_type == "code")))
             names = re.findall(r'"(\w+)"\s*:', body)
             assert names and set(names) <= glued, f"{path.name}: {set(names) - glued} no se pegan en {target}"
+
+
+def test_glued_text_comes_back_as_the_text_it_was():
+    # myst-nb guarda el repr: una tabla de varias líneas con comillas vuelve tal cual, y los números como números.
+    text = "modelo  NLL\nvae     'ok'  90.1"
+    assert record._parse_value(repr(text)) == text
+    assert record._parse_value("12") == 12 and record._parse_value("-3.5") == -3.5
+    assert record._parse_value("'cvae'") == "cvae" and record._parse_value(None) is None
+    assert record._parse_value("[1, 2]") == "[1, 2]"   # lo que no es número ni texto se queda como texto

@@ -14,6 +14,7 @@ reparte en varias sesiones: cada una funde sus cuadernos con los que ya estaban.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -71,7 +72,11 @@ def _parse_value(text: str | None):
     try:
         value = float(text)
     except ValueError:
-        return text.strip("'\"")
+        try:   # un texto pegado llega como su repr: se deshacen las comillas y los escapes (\\n, \\')
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text.strip("'\"")
+        return value if isinstance(value, str) else text
     return int(value) if text.lstrip("-").isdigit() else value
 
 
