@@ -136,3 +136,18 @@ def test_glued_text_comes_back_as_the_text_it_was():
     assert record._parse_value("12") == 12 and record._parse_value("-3.5") == -3.5
     assert record._parse_value("'cvae'") == "cvae" and record._parse_value(None) is None
     assert record._parse_value("[1, 2]") == "[1, 2]"   # lo que no es número ni texto se queda como texto
+
+
+def test_committed_full_record_is_complete_passing_and_within_budget():
+    # El registro del perfil completo que viaja con la biblioteca: cada cuaderno que trae existe y terminó bien, y
+    # la suma de sus duraciones cabe en el presupuesto de dos horas (lo medido, no un cronómetro en la CI).
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rec = record.load("full")
+    if rec is None:
+        pytest.skip("el repositorio aún no trae vaebook_lib/records/full.json")
+    for name, e in rec["notebooks"].items():
+        assert (root / name).exists(), f"{name} está en el registro pero no en el libro"
+        assert e["passed"], f"{name} falló en la ejecución registrada: {e.get('error', '')[-300:]}"
+    assert sum(e["seconds"] for e in rec["notebooks"].values()) <= 2 * 3600
