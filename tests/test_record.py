@@ -75,7 +75,7 @@ def test_run_notebook_measures_and_collects_the_glued_values(tmp_path):
     nbformat.write(nb, path)
     e = record.run_notebook(path, "fast")
     assert e["passed"] and e["values"] == {"respuesta": 42, "nombre": "vae", "x": 0.25}
-    assert e["seconds"] > 0 and e["max_rss_mb"] > 10
+    assert e["seconds"] > 0 and e["max_rss_mb"] > 10 and e["cpu_seconds"] > 0 and e["threads"] >= 1
     bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("assert False, 'falla'")])
     bad.metadata["kernelspec"] = nb.metadata["kernelspec"]
     nbformat.write(bad, tmp_path / "d.ipynb")

@@ -5,7 +5,8 @@
     python -m vaebook_lib.experiments.record --announce                         # qué hará «make book» y cuánto tarda
 
 Cada cuaderno se ejecuta entero en un núcleo nuevo (nbclient, en su carpeta) con ``VAEBOOK_PROFILE`` fijado, y su
-entrada guarda los segundos, la memoria máxima, si terminó sin error, la máquina, el commit y **las cifras que el
+entrada guarda los segundos de reloj y de CPU (estos no dependen de la carga de la máquina), los hilos, la memoria
+máxima, si terminó sin error, la máquina, el commit y **las cifras que el
 cuaderno pega en su texto** (``report.glue``). El registro, un JSON pequeño por perfil en
 ``vaebook_lib/records/<perfil>.json``, viaja con la biblioteca: un cuaderno puede citar lo que midió la ejecución
 completa (:func:`vaebook_lib.report.recorded`) y ``make book`` anuncia la duración esperada. Una ejecución larga se
@@ -23,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import torch
 
 from ..atomic import write_atomic
 from ..config import PROFILES, get_device, get_profile
@@ -122,7 +125,9 @@ def run_notebook(path: Path, profile: str) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         result = json.loads(out.read_text()) if out.exists() else {
             "seconds": math.nan, "error": log.decode(errors="replace")[-800:], "values": {}}
-    entry = {"seconds": round(result["seconds"], 1), "max_rss_mb": round(usage.ru_maxrss / 1024),
+    # Segundos de CPU del proceso y de su núcleo: no dependen de cuánto esté cargada la máquina (los de reloj, sí).
+    entry = {"seconds": round(result["seconds"], 1), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+             "threads": torch.get_num_threads(), "max_rss_mb": round(usage.ru_maxrss / 1024),
              "passed": result["error"] is None and os.waitstatus_to_exitcode(status) == 0,
              "values": {k: _parse_value(v) for k, v in result["values"].items()},
              "date": time.strftime("%Y-%m-%d"), "commit": git_commit(), "machine": machine_info(get_device())}
