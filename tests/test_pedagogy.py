@@ -106,3 +106,22 @@ def test_every_doc_link_points_to_a_page(path):
         page = (path.parent / target).resolve()
         assert page.with_suffix(".ipynb").exists() or page.with_suffix(".md").exists(), \
             f"{{doc}}`{target}` no apunta a ninguna página del libro"
+
+
+def test_markdown_never_hides_a_role_or_breaks_inline_math():
+    # Dos maneras de que la página muestre texto crudo: un {glue:text} dentro de comillas invertidas (no se
+    # interpreta) y una línea que empieza por «- » o «+ » con una fórmula en línea abierta (se vuelve una lista).
+    import re
+
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "markdown":
+                continue
+            text = re.sub(r"```.*?```", "", re.sub(r"\$\$.*?\$\$", "", cell.source, flags=re.S), flags=re.S)
+            assert not re.search(r"`\{glue:", text), f"{path.name}: un {{glue:text}} entre comillas invertidas"
+            for para in text.split("\n\n"):
+                open_math = False
+                for line in para.split("\n"):
+                    assert not (open_math and re.match(r"\s*[-+*]\s", line)), \
+                        f"{path.name}: «{line.strip()[:40]}» parte una fórmula en línea (Markdown la toma por lista)"
+                    open_math ^= line.count("$") % 2 == 1

@@ -59,3 +59,15 @@ def test_show_source_rejects_non_library_objects():
     for obj in (json.dumps, torch.nn.Linear, len, 3):
         with pytest.raises(ValueError, match="solo muestra"):
             show_source(obj)
+
+
+def test_glued_text_reaches_the_prose_without_quotes(monkeypatch):
+    # {glue:text} muestra el text/plain de lo pegado: un texto tiene que llegar sin las comillas de su repr.
+    from IPython.core.formatters import format_display_data
+
+    seen = {}
+    monkeypatch.setattr(report, "_myst_glue", lambda name, v, display: seen.setdefault(name, v))
+    report.glue("perfil", "fast", quiet=True)
+    report.glue("x", 2.5, quiet=True)
+    assert format_display_data(seen["perfil"])[0]["text/plain"] == "fast"
+    assert format_display_data(seen["x"])[0]["text/plain"] == "2.5"

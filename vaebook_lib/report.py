@@ -46,6 +46,13 @@ def _plain(value):
     return value
 
 
+class _Text(str):
+    """Un texto cuya representación es él mismo (sin comillas), para pegarlo en la prosa."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def glue(name: str, value, *, quiet: bool | None = None):
     """Registra ``value`` con el nombre ``name`` para citarlo en el texto con ``{glue:text}`name` ``.
 
@@ -56,7 +63,9 @@ def glue(name: str, value, *, quiet: bool | None = None):
         raise ValueError(f"El nombre de glue debe ser un identificador (letras, cifras y _); se recibió {name!r}.")
     value = _plain(value)
     if _myst_glue is not None:
-        _myst_glue(name, value, display=False)
+        # Un texto se pega sin comillas: {glue:text} muestra la representación text/plain, que para un str de
+        # Python es su repr ('fast'); con _Text es el texto tal cual.
+        _myst_glue(name, _Text(value) if isinstance(value, str) else value, display=False)
     if quiet is False or (quiet is None and _myst_glue is None):
         print(f"{name} = {value}")
     return value
