@@ -202,3 +202,14 @@ def test_unreachable_mirror_is_not_retried_in_the_same_process(tmp_path, monkeyp
             find_or_fetch("x", IdxFile(name, "0" * 32), mirrors=("http://127.0.0.1:9/",), how_to="")
     assert calls == ["http://127.0.0.1:9/a.gz"]
     assert list((tmp_path / "cache" / "x").glob("*")) == []  # ningún fichero a medias
+
+
+def test_formas_test_size_of_the_full_profile_and_bad_sizes():
+    # El perfil completo pide n_test=None («toda la prueba»): en un conjunto sintético son TEST_SIZE imágenes.
+    from vaebook_lib.data.formas import TEST_SIZE, sample_factors
+
+    assert len(sample_factors(TEST_SIZE)) == TEST_SIZE
+    assert len(load_formas(None, size=16, seed=1)) == TEST_SIZE
+    for bad in (0, -3, 2.5, "10", True):
+        with pytest.raises(ValueError, match="entero positivo"):
+            load_formas(bad, size=16)

@@ -19,8 +19,8 @@ FACTOR_SIZES = (3, 6, 40, 32, 32)
 
 def sample_factors(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """``n`` combinaciones de factores (índices enteros) elegidas al azar de forma uniforme."""
-    if n <= 0:
-        raise ValueError(f"El número de imágenes debe ser positivo; se recibió {n}.")
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"El número de imágenes debe ser un entero positivo; se recibió {n!r}.")
     cols = [torch.randint(k, (n,), generator=generator) for k in FACTOR_SIZES]
     return torch.stack(cols, dim=1)
 
@@ -57,8 +57,14 @@ def render(factors: torch.Tensor, size: int = 64, chunk: int = 4096) -> torch.Te
     return torch.cat(out)
 
 
-def load_formas(n: int, size: int = 64, seed: int = 0) -> ImageData:
-    """``n`` imágenes de «formas» con factores al azar (reproducibles con ``seed``); ``y`` es la forma."""
+TEST_SIZE = 10000   # «todo el conjunto de prueba» de un conjunto sintético: tantas imágenes como la prueba de MNIST
+
+
+def load_formas(n: int | None, size: int = 64, seed: int = 0) -> ImageData:
+    """``n`` imágenes de «formas» con factores al azar (reproducibles con ``seed``); ``y`` es la forma.
+
+    ``n=None`` (lo que da el perfil completo como tamaño de prueba: «todas») son ``TEST_SIZE`` imágenes."""
+    n = TEST_SIZE if n is None else n
     g = torch.Generator().manual_seed(seed)
     factors = sample_factors(n, g)
     return ImageData(render(factors, size), factors[:, 0].clone(), SHAPES, "formas", factors, FACTOR_NAMES,
