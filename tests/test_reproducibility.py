@@ -149,3 +149,13 @@ def test_run_row_measures_what_the_row_says():
     row_elbo = next(r for r in R.ROWS if r.metric == "neg_elbo")
     out = R.run_row(row_elbo, proto, x, x[:32], progress=False)
     assert out["value"] == out["neg_elbo"]
+
+
+def test_a_recorded_row_is_judged_by_its_own_budget():
+    row = R.ROWS[0]                                     # VAE: 86.76 con 3280 pasadas
+    short = {"value": 94.6, "protocol": {"epochs": 100}}
+    paper = {"value": 94.6, "protocol": {"epochs": 3280}}
+    assert R.recorded_plausible(short, row, ceiling=200.0)[0]        # 100 pasadas: basta con aprender algo
+    assert not R.recorded_plausible(paper, row, ceiling=200.0)[0]    # con el presupuesto del artículo, demasiado lejos
+    assert not R.recorded_plausible({"value": 80.0, "protocol": {"epochs": 100}}, row, ceiling=200.0)[0]
+    assert R.ROWS[0].paper_epochs == 3280 and R.ROWS[3].paper_epochs is None
