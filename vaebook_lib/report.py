@@ -75,13 +75,16 @@ def recorded(notebook: str, name: str, profile: str = "full"):
     """La cifra ``name`` que el cuaderno ``notebook`` (p. ej. ``"book/02_vae/08_covarianza_completa.ipynb"``) pegó
     en la ejecución registrada del perfil ``profile`` (:mod:`vaebook_lib.experiments.record`), o ``None`` si el registro aún
     no la trae. Sirve para que el texto cite, y compruebe, lo que solo se ve a escala completa."""
+    entry = _passing_entry(notebook, profile)
+    return None if entry is None else entry["values"].get(name)
+
+
+def _passing_entry(notebook: str, profile: str) -> dict | None:
+    """La entrada de ``notebook`` en el registro de ``profile`` si su ejecución terminó bien; si no, ``None``."""
     from .experiments.record import load
 
-    rec = load(profile)
-    entry = (rec or {}).get("notebooks", {}).get(notebook)
-    if entry is None or not entry.get("passed"):
-        return None
-    return entry["values"].get(name)
+    entry = (load(profile) or {}).get("notebooks", {}).get(notebook)
+    return entry if entry is not None and entry.get("passed") else None
 
 
 def beside_record(notebook: str, here: dict, profile: str = "full") -> dict | None:
@@ -95,22 +98,21 @@ def beside_record(notebook: str, here: dict, profile: str = "full") -> dict | No
         if full is not None:
             assert full["active_fb"] >= ...
     """
-    from .experiments.record import load
-
     if not isinstance(here, dict) or not here or not all(isinstance(k, str) for k in here):
         raise ValueError("beside_record espera un diccionario no vacío nombre -> cifra de esta ejecución.")
-    rec = load(profile)
-    entry = (rec or {}).get("notebooks", {}).get(notebook)
-    if entry is None or not entry.get("passed"):
+    entry = _passing_entry(notebook, profile)
+    if entry is None:
         print(f"El registro del perfil «{profile}» aún no trae una ejecución completa de {notebook}: "
               f"grábela con «python -m vaebook_lib.experiments.record --profile {profile} --notebooks {notebook}».")
         return None
     found = {k: entry["values"][k] for k in here if k in entry["values"]}
+    def fmt(x) -> str:
+        return f"{x:14.4g}" if isinstance(x, (int, float)) else f"{str(x):>14}"
+
     width = max(len(k) for k in here)
     print(f"{'cifra':<{width}} | {'esta ejecución':>14} | {'registro ' + profile:>14}")
     for k, v in here.items():
         r = found.get(k)
-        fmt = (lambda x: f"{x:14.4g}" if isinstance(x, (int, float)) else f"{str(x):>14}")
         print(f"{k:<{width}} | {fmt(_plain(v))} | {fmt(r) if r is not None else '—':>14}")
     m = entry.get("machine", {})
     print(f"(registro del {entry['date']}, commit {entry['commit']}, {m.get('gpu') or m.get('cpu', '?')}, "

@@ -127,11 +127,11 @@ def build(row: Row, seed: int = 0) -> Model:
     return cls(cls.Config(in_shape=(1, 28, 28), likelihood="bernoulli", **row.config))
 
 
-def data(profile: Profile | None = None):
-    """Los datos del protocolo: el conjunto de entrenamiento y las ``n_eval`` imágenes de prueba, binarizadas una
-    vez con una semilla fija (las mismas para todas las filas)."""
+def data(profile: Profile | None = None, proto: Protocol | None = None):
+    """Los datos del protocolo (por defecto, el del perfil): el conjunto de entrenamiento y las ``n_eval`` imágenes
+    de prueba, binarizadas una vez con una semilla fija (las mismas para todas las filas)."""
     profile = profile or get_profile()
-    proto = protocol(profile)
+    proto = proto or protocol(profile)
     train = load_mnist("train", proto.n_train, profile=profile)
     test = load_mnist("test", profile=profile)
     return train, binarize(test.x[:proto.n_eval], torch.Generator().manual_seed(1))
@@ -280,9 +280,7 @@ def main(argv=None) -> dict:
     proto = replace(proto, epochs=args.epochs or proto.epochs,
                     k_is=args.k or (RECORD_K if full else proto.k_is),
                     n_eval=args.n_eval or (RECORD_N_EVAL if full else proto.n_eval))
-    train = load_mnist("train", proto.n_train, profile=profile)
-    test = load_mnist("test", profile=profile)
-    x_eval = binarize(test.x[:proto.n_eval], torch.Generator().manual_seed(1))
+    train, x_eval = data(profile, proto)
     results = [run_row(row, proto, train, x_eval) for row in rows]
     command = " ".join([f"VAEBOOK_PROFILE={proto.profile}", PROGRAM,
                         *(argv if argv is not None else sys.argv[1:])])
