@@ -196,6 +196,8 @@ def main(argv=None) -> None:
         print(f"{rel}: {entry['seconds']:.0f} s, {entry['max_rss_mb']} MB, "
               f"{'bien' if entry['passed'] else 'FALLA'}, {len(entry['values'])} cifras", flush=True)
         if not entry["passed"]:
+            # Lo que falló y las cifras que llegó a calcular: sin ellas, una ejecución larga fallida no enseña nada.
+            print(f"  cifras: {entry['values']}\n  error: {entry.get('error')}", flush=True)
             failed.append(rel)
     if failed:
         raise SystemExit(f"Fallaron: {', '.join(failed)}")
