@@ -3,6 +3,7 @@ import json
 
 import nbformat
 import pytest
+import torch
 
 from vaebook_lib import report
 from vaebook_lib.experiments import record
@@ -113,6 +114,43 @@ def test_beside_record_prints_both_columns_and_returns_only_recorded_values(reco
             report.beside_record("book/a.ipynb", bad)
 
 
+def test_regimes_takes_this_run_for_its_profile_and_the_record_for_the_other(records, capsys):
+    record.merge("full", {"book/a.ipynb": entry(values={"elbo": -100.5, "kl": 3.0})})
+    r = report.regimes("book/a.ipynb", {"elbo": torch.tensor(-120.25), "kl": 2}, profile="fast")
+    assert r == {"fast": {"elbo": -120.25, "kl": 2}, "full": {"elbo": -100.5, "kl": 3.0}}
+    assert "-100.5" in capsys.readouterr().out
+    # en el perfil completo, la ejecución en curso es la del completo; el rápido aún no tiene registro
+    assert report.regimes("book/a.ipynb", {"elbo": 1.0}, profile="full") == {"fast": None, "full": {"elbo": 1.0}}
+    # un registro grabado antes de que el cuaderno pegara una cifra no se salta en silencio
+    with pytest.raises(ValueError, match="no trae.*nueva.*--profile full"):
+        report.regimes("book/a.ipynb", {"elbo": 1.0, "nueva": 2.0}, profile="fast")
+    record.merge("full", {"book/b.ipynb": entry(values={})})
+    with pytest.raises(ValueError, match="no trae"):
+        report.regimes("book/b.ipynb", {"elbo": 1.0}, profile="fast")
+    with pytest.raises(ValueError, match="diccionario"):
+        report.regimes("book/a.ipynb", {}, profile="fast")
+
+
+def test_committed_records_bring_every_figure_the_regime_checks_read():
+    # Lo que CI no puede volver a ejecutar en el perfil completo se lee del registro: cada cifra que una llamada a
+    # regimes() pide está en el registro de cada perfil que trae ese cuaderno (si no, el registro está desfasado).
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    calls = 0
+    for path in sorted((root / "book").rglob("*.ipynb")):
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        for target, body in re.findall(r'regimes\(\s*"([^"]+)",\s*\{([^}]*)\}', code):
+            calls += 1
+            names = set(re.findall(r'"(\w+)"\s*:', body))
+            for profile in ("fast", "full"):
+                e = (record.load(profile) or {}).get("notebooks", {}).get(target)
+                if e is not None and e["passed"]:
+                    assert names <= set(e["values"]), f"{profile}: {target} no trae {names - set(e['values'])}"
+    assert calls >= 10, "los cuadernos con dos regímenes deberían leerlos con regimes()"
+
+
 def test_every_beside_record_call_names_a_notebook_and_figures_it_glues():
     # Un cuaderno que lee el registro nombra un cuaderno que existe y cifras que ese cuaderno pega.
     import re
@@ -121,7 +159,7 @@ def test_every_beside_record_call_names_a_notebook_and_figures_it_glues():
     root = Path(__file__).resolve().parents[1]
     for path in sorted((root / "book").rglob("*.ipynb")):
         code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-        for target, body in re.findall(r'beside_record\(\s*"([^"]+)",\s*\{([^}]*)\}', code):
+        for target, body in re.findall(r'(?:beside_record|regimes)\(\s*"([^"]+)",\s*\{([^}]*)\}', code):
             assert (root / target).exists(), f"{path.name}: {target} no existe"
             glued = set(re.findall(r'glue\(\s*"(\w+)"', "\n".join(
                 c.source for c in nbformat.read(root / target, as_version=4).cells if c.cell_type == "code")))

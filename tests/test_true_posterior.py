@@ -20,6 +20,7 @@ def test_grid_log_px_matches_the_closed_form():
     m, x = _model()
     grid = grid_posterior(m, x, lim=5.0, n=81, n_fine=121)
     assert torch.allclose(grid.log_px, m.log_marginal(x).detach(), atol=2e-3)
+    assert (grid.half_log_px - grid.log_px).abs().max() < 2e-3   # la mitad de puntos ya bastaba: la fina es fiable
     # la posterior de la rejilla integra 1 y su media es la de p(z|x)
     dens = grid.log_posterior.exp()
     area = (grid.z1[:, 1] - grid.z1[:, 0]) * (grid.z2[:, 1] - grid.z2[:, 0])
@@ -37,6 +38,11 @@ def test_fine_grid_is_needed_for_narrow_posteriors():
     exact = m.log_marginal(x).detach()
     assert torch.allclose(grid.log_px, exact, atol=1e-2)
     assert (grid.coarse_log_px - exact).abs().max() > 0.5
+    # la fina con la mitad de puntos se equivoca más, y con una fina que no resuelve la posterior la diferencia
+    # entre las dos lo delata (es una cota conservadora del error de la fina)
+    assert (grid.half_log_px - exact).abs().max() >= 0.5 * (grid.log_px - exact).abs().max()
+    rough = grid_posterior(m, x, lim=5.0, n=41, n_fine=31)
+    assert (rough.log_px - exact).abs().max() > 0.5 and (rough.half_log_px - rough.log_px).abs().max() > 0.5
 
 
 def test_optimal_full_covariance_has_zero_gap_and_diagonal_does_not():

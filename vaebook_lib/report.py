@@ -120,6 +120,41 @@ def beside_record(notebook: str, here: dict, profile: str = "full") -> dict | No
     return found
 
 
+def regimes(notebook: str, here: dict, profile: str | None = None) -> dict[str, dict | None]:
+    """Las cifras de ``notebook`` en cada régimen de entrenamiento (un perfil: ``fast``, ``full``), para afirmar lo
+    que el texto dice de cada uno. El del perfil que corre (``profile`` o ``VAEBOOK_PROFILE``) son las cifras
+    ``here`` de esta ejecución; los demás, las de la ejecución registrada de su perfil (``None`` si aún no la hay),
+    con la tabla de :func:`beside_record` impresa. Así cada comprobación afirma la ejecución en curso y, con el
+    registro, el régimen que no corre::
+
+        r = regimes("book/02_vae/10_flujos.ipynb", {"kl": kl})
+        if r["fast"] is not None:
+            assert r["fast"]["kl"] > ...      # lo que el texto dice del entrenamiento corto
+        if r["full"] is not None:
+            assert r["full"]["kl"] < ...      # y lo que dice del completo
+
+    Un registro que trae el cuaderno pero no alguna de las cifras (grabado antes de que se pegara) da
+    ``ValueError``: la comprobación no se salta en silencio.
+    """
+    from .config import PROFILES, get_profile
+
+    if not isinstance(here, dict) or not here or not all(isinstance(k, str) for k in here):
+        raise ValueError("regimes espera un diccionario no vacío nombre -> cifra de esta ejecución.")
+    current = get_profile(profile).name
+    out: dict[str, dict | None] = {}
+    for name in PROFILES:
+        if name == current:
+            out[name] = {k: _plain(v) for k, v in here.items()}
+            continue
+        found = beside_record(notebook, here, profile=name)
+        missing = sorted(set(here) - set(found)) if found is not None else []
+        if missing:
+            raise ValueError(f"El registro del perfil «{name}» de {notebook} no trae {missing}: vuelva a grabarlo con "
+                             f"«python -m vaebook_lib.experiments.record --profile {name} --notebooks {notebook}».")
+        out[name] = found
+    return out
+
+
 def show_source(obj):
     """Muestra el código fuente de una función, clase o método de ``vaebook_lib`` como bloque resaltado.
 
