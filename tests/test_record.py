@@ -189,3 +189,32 @@ def test_committed_full_record_is_complete_passing_and_within_budget():
         assert (root / name).exists(), f"{name} está en el registro pero no en el libro"
         assert e["passed"], f"{name} falló en la ejecución registrada: {e.get('error', '')[-300:]}"
     assert sum(e["seconds"] for e in rec["notebooks"].values()) <= 2 * 3600
+
+
+def test_make_book_execution_cache_becomes_record_entries(tmp_path, monkeypatch, records):
+    # Lo que ejecutó «make book» (jupyter-cache) se funde en el registro sin volver a ejecutar: segundos, cifras
+    # pegadas y, si un cuaderno falló, su error (y no se funde).
+    from jupyter_cache import get_cache
+    from jupyter_cache.executors import load_executor
+
+    monkeypatch.setattr(record, "ROOT", tmp_path)
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for name, code in (("bien", "from vaebook_lib.report import glue\nglue('x', 0.25)\nglue('n', 3)"),
+                       ("mal", "assert False, 'falla a propósito'")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+        nb.metadata["kernelspec"] = kernel
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    cache = get_cache(str(tmp_path / "cache"))
+    for name in ("bien", "mal"):
+        cache.add_nb_to_project(str(tmp_path / f"{name}.ipynb"))
+    load_executor("local-serial", cache).run_and_cache()
+    entries = record.from_execution_cache(tmp_path / "cache", "full")
+    assert set(entries) == {"bien.ipynb", "mal.ipynb"}
+    good, bad = entries["bien.ipynb"], entries["mal.ipynb"]
+    assert good["passed"] and good["values"] == {"x": 0.25, "n": 3} and good["seconds"] > 0
+    assert good["source"] == "make book" and good["max_rss_mb"] is None
+    assert not bad["passed"] and "falla a propósito" in bad["error"]
+    record.merge("full", {k: e for k, e in entries.items() if e["passed"]})   # la forma del registro se valida
+    assert set(record.load("full")["notebooks"]) == {"bien.ipynb"}
+    with pytest.raises(ValueError, match="make book"):
+        record.from_execution_cache(tmp_path / "no_hay", "full")

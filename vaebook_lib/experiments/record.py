@@ -51,13 +51,8 @@ try:
 except CellExecutionError as err:
     error = str(err)[-800:]
 seconds = time.perf_counter() - t
-values = {}
-for cell in nb.cells:
-    for o in cell.get("outputs", []):
-        name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-        if name:
-            text = next((v for k, v in o.get("data", {}).items() if k.endswith("text/plain")), None)
-            values[name] = text
+from vaebook_lib.experiments.record import glued_texts
+values = glued_texts(nb)
 json.dump({"seconds": seconds, "error": error, "values": values}, open(out, "w"))
 """
 
@@ -66,6 +61,17 @@ def path_for(profile: str) -> Path:
     if profile not in PROFILES:
         raise ValueError(f"Perfil desconocido {profile!r}; use uno de {sorted(PROFILES)}.")
     return RECORDS / f"{profile}.json"
+
+
+def glued_texts(nb) -> dict[str, str | None]:
+    """Las cifras que un cuaderno ejecutado pegó con ``glue``: nombre -> su texto (el repr que guarda myst-nb)."""
+    values = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                values[name] = next((v for k, v in o.get("data", {}).items() if k.endswith("text/plain")), None)
+    return values
 
 
 def _parse_value(text: str | None):
@@ -148,6 +154,45 @@ def merge(profile: str, entries: dict[str, dict]) -> Path:
     return path
 
 
+def from_execution_cache(cache_dir: str | Path, profile: str) -> dict[str, dict]:
+    """Las entradas del registro que deja ``make book``: lee la caché de ejecución de Jupyter Book (jupyter-cache) y,
+    por cada cuaderno del libro, da sus segundos de ejecución y las cifras que pegó (si su última ejecución terminó
+    bien) o su error (si falló). Así la ejecución del libro entero, la que publica el HTML, es también el registro,
+    sin volver a ejecutar nada. La caché no mide la CPU ni la memoria: esas entradas las dejan en ``None``.
+    """
+    from jupyter_cache import get_cache
+
+    from .bench import git_commit, machine_info
+
+    cache_dir = Path(cache_dir)
+    if not (cache_dir / "global.db").exists():
+        raise ValueError(f"{cache_dir} no es una caché de ejecución de Jupyter Book: ejecute antes «make book».")
+    cache = get_cache(str(cache_dir))
+    entries = {}
+    for project in cache.list_project_records():
+        path = Path(project.uri).resolve()
+        try:
+            rel = str(path.relative_to(ROOT))
+        except ValueError:
+            continue                      # un cuaderno de otra copia del repositorio
+        common = {"cpu_seconds": None, "threads": None, "max_rss_mb": None, "commit": git_commit(),
+                  "machine": machine_info(get_device()), "source": "make book"}
+        try:
+            record = cache.get_cached_project_nb(project.pk)
+        except Exception:                  # noqa: BLE001 - jupyter-cache no exporta una excepción común
+            record = None
+        if record is None:
+            if project.traceback:
+                entries[rel] = {"seconds": 0.0, "passed": False, "values": {}, "date": time.strftime("%Y-%m-%d"),
+                                "error": project.traceback[-800:], **common}
+            continue
+        nb = cache.get_cache_bundle(record.pk).nb
+        entries[rel] = {"seconds": round(float(record.data.get("execution_seconds", math.nan)), 1), "passed": True,
+                        "values": {k: _parse_value(v) for k, v in glued_texts(nb).items()},
+                        "date": record.created.strftime("%Y-%m-%d"), **common}
+    return entries
+
+
 def expected_seconds(profile: str, notebooks: list[str]) -> tuple[float, int]:
     """Suma de los segundos registrados de ``notebooks`` en ``profile`` y cuántos de ellos tienen registro."""
     rec = load(profile)
@@ -183,10 +228,23 @@ def main(argv=None) -> None:
     p.add_argument("--profile", default=None, help="fast o full (por defecto, VAEBOOK_PROFILE o full)")
     p.add_argument("--notebooks", nargs="*", default=None, help="rutas, globs o trozos del nombre; por defecto, todos")
     p.add_argument("--announce", action="store_true", help="solo imprimir lo que hará make book y cuánto tardará")
+    p.add_argument("--from-cache", metavar="DIR", default=None,
+                   help="fundir lo que ejecutó «make book» (su caché, p. ej. _build/.jupyter_cache) sin volver a ejecutar")
     a = p.parse_args(argv)
     profile = get_profile(a.profile).name
     if a.announce:
         print(announce(profile))
+        return
+    if a.from_cache:
+        entries = from_execution_cache(a.from_cache, profile)
+        good = {k: e for k, e in entries.items() if e["passed"]}
+        path = merge(profile, good)
+        for k, e in sorted(entries.items()):
+            print(f"{k}: {e['seconds']:.0f} s, {'bien' if e['passed'] else 'FALLA'}, {len(e['values'])} cifras")
+        print(f"{len(good)} de {len(entries)} cuadernos fundidos en {path} "
+              f"({sum(e['seconds'] for e in good.values()):.0f} s sumados)")
+        if len(good) < len(entries):
+            raise SystemExit("Algún cuaderno falló en «make book»: su entrada no se funde.")
         return
     failed = []
     for nb in find_notebooks(a.notebooks):
