@@ -160,8 +160,11 @@ def from_execution_cache(cache_dir: str | Path, profile: str) -> dict[str, dict]
     bien) o su error (si falló). Así la ejecución del libro entero, la que publica el HTML, es también el registro,
     sin volver a ejecutar nada. La caché no mide la CPU ni la memoria: esas entradas las dejan en ``None``.
     """
-    from jupyter_cache import get_cache
-
+    try:
+        from jupyter_cache import get_cache   # llega con Jupyter Book (el extra «book»), como make book
+    except ImportError as err:
+        raise ImportError("Leer lo que ejecutó make book necesita jupyter-cache: instale el extra del libro "
+                          "(pip install -e '.[book]') o ejecute antes «make book».") from err
     from .bench import git_commit, machine_info
 
     cache_dir = Path(cache_dir)
