@@ -87,6 +87,12 @@ def _passing_entry(notebook: str, profile: str) -> dict | None:
     return entry if entry is not None and entry.get("passed") else None
 
 
+def _check_here(here, who: str) -> None:
+    """Las cifras de esta ejecución: un diccionario no vacío nombre -> cifra; si no, ``ValueError``."""
+    if not isinstance(here, dict) or not here or not all(isinstance(k, str) for k in here):
+        raise ValueError(f"{who} espera un diccionario no vacío nombre -> cifra de esta ejecución.")
+
+
 def beside_record(notebook: str, here: dict, profile: str = "full") -> dict | None:
     """Pone las cifras ``here`` de esta ejecución (nombre de ``glue`` -> valor) junto a las que el mismo cuaderno
     pegó en la ejecución registrada de ``profile`` e imprime la tabla. Devuelve las cifras registradas (solo las
@@ -98,8 +104,7 @@ def beside_record(notebook: str, here: dict, profile: str = "full") -> dict | No
         if full is not None:
             assert full["active_fb"] >= ...
     """
-    if not isinstance(here, dict) or not here or not all(isinstance(k, str) for k in here):
-        raise ValueError("beside_record espera un diccionario no vacío nombre -> cifra de esta ejecución.")
+    _check_here(here, "beside_record")
     entry = _passing_entry(notebook, profile)
     if entry is None:
         print(f"El registro del perfil «{profile}» aún no trae una ejecución completa de {notebook}: "
@@ -138,8 +143,7 @@ def regimes(notebook: str, here: dict, profile: str | None = None) -> dict[str, 
     """
     from .config import PROFILES, get_profile
 
-    if not isinstance(here, dict) or not here or not all(isinstance(k, str) for k in here):
-        raise ValueError("regimes espera un diccionario no vacío nombre -> cifra de esta ejecución.")
+    _check_here(here, "regimes")
     current = get_profile(profile).name
     out: dict[str, dict | None] = {}
     for name in PROFILES:

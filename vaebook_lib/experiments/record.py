@@ -171,6 +171,9 @@ def from_execution_cache(cache_dir: str | Path, profile: str) -> dict[str, dict]
     if not (cache_dir / "global.db").exists():
         raise ValueError(f"{cache_dir} no es una caché de ejecución de Jupyter Book: ejecute antes «make book».")
     cache = get_cache(str(cache_dir))
+    # Lo mismo para todas las entradas: la máquina y el commit se miran una vez, no una por cuaderno.
+    common = {"cpu_seconds": None, "threads": None, "max_rss_mb": None, "commit": git_commit(),
+              "machine": machine_info(get_device()), "source": "make book"}
     entries = {}
     for project in cache.list_project_records():
         path = Path(project.uri).resolve()
@@ -178,8 +181,6 @@ def from_execution_cache(cache_dir: str | Path, profile: str) -> dict[str, dict]
             rel = str(path.relative_to(ROOT))
         except ValueError:
             continue                      # un cuaderno de otra copia del repositorio
-        common = {"cpu_seconds": None, "threads": None, "max_rss_mb": None, "commit": git_commit(),
-                  "machine": machine_info(get_device()), "source": "make book"}
         try:
             record = cache.get_cached_project_nb(project.pk)
         except Exception:                  # noqa: BLE001 - jupyter-cache no exporta una excepción común
