@@ -7,7 +7,7 @@ from torch.distributions import Normal
 
 from vaebook_lib import fit
 from vaebook_lib.models import MODELS, load, save
-from vaebook_lib.models.beta_tcvae import kl_decomposition
+from vaebook_lib.models.beta_tcvae import SAMPLINGS, kl_decomposition, log_weight_matrix
 from vaebook_lib.models.dip_vae import dip_covariance, dip_penalty
 
 SHAPE = (1, 8, 8)
@@ -115,6 +115,115 @@ def test_mss_exact_when_batch_is_dataset_and_both_sum_to_kl():
     assert torch.allclose(mws["mi"] - parts["mi"], torch.full((7,), math.log(7), dtype=torch.float64))
     with pytest.raises(ValueError, match="desconocido"):
         kl_decomposition(qz, z, 7, sampling="xyz")
+
+
+def reference_weights(b, n, sampling):
+    """La matriz de pesos W (no su logaritmo) escrita a mano, elemento a elemento."""
+    m = b - 1
+    w = torch.empty(b, b, dtype=torch.float64)
+    for i in range(b):
+        for j in range(b):
+            if sampling == "mws":
+                w[i, j] = 1 / (n * b)
+            elif i == j:
+                w[i, j] = 1 / n
+            elif sampling == "mss":
+                w[i, j] = (n - 1) / (n * m)
+            elif j == (i + 1) % b:
+                w[i, j] = (n - m) / (n * m)
+            else:
+                w[i, j] = 1 / m
+    return w
+
+
+def authors_code_weights(b, n):
+    """La matriz de ``log_importance_weight_matrix`` del código de Chen et al. (paso M + 1 = B en la vista plana)."""
+    m = b - 1
+    w = torch.full((b, b), 1 / m, dtype=torch.float64)
+    w.view(-1)[::m + 1] = 1 / n
+    w.view(-1)[1::m + 1] = (n - m) / (n * m)
+    w[m - 1, 0] = (n - m) / (n * m)
+    return w
+
+
+@pytest.mark.parametrize("sampling", SAMPLINGS)
+@pytest.mark.parametrize("b, n", [(2, 5), (4, 10), (5, 5), (7, 1000)])
+def test_log_weight_matrix_matches_hand_written_reference(sampling, b, n):
+    log_w = log_weight_matrix(b, n, sampling)
+    assert log_w.shape == (b, b) and log_w.dtype == torch.float64
+    assert torch.allclose(log_w.exp(), reference_weights(b, n, sampling), rtol=1e-12, atol=0)
+
+
+def test_stratified_matrix_values_and_not_the_authors_column_zero():
+    w = log_weight_matrix(4, 10, "stratified").exp()
+    # B = 4, N = 10, M = 3: diagonal 1/10, (i, i+1 mod 4) con 7/30, el resto 1/3.
+    expected = torch.tensor([[1 / 10, 7 / 30, 1 / 3, 1 / 3],
+                             [1 / 3, 1 / 10, 7 / 30, 1 / 3],
+                             [1 / 3, 1 / 3, 1 / 10, 7 / 30],
+                             [7 / 30, 1 / 3, 1 / 3, 1 / 10]], dtype=torch.float64)
+    assert torch.allclose(w, expected, rtol=1e-12, atol=0)
+    # El código publicado pone 1/N en la columna 0 (salvo la fila M - 1, que recibe el peso del estrato) y el
+    # peso del estrato en la columna 1, no en la diagonal: no es lo que calculamos.
+    authors = authors_code_weights(4, 10)
+    assert torch.allclose(authors[[0, 1, 3], 0], torch.full((3,), 1 / 10, dtype=torch.float64))
+    assert torch.allclose(authors[:, 1], torch.full((4,), 7 / 30, dtype=torch.float64))
+    assert not torch.allclose(w, authors)
+    assert not torch.allclose(torch.diagonal(w), torch.diagonal(authors))
+
+
+@pytest.mark.parametrize("sampling", SAMPLINGS)
+@pytest.mark.parametrize("b, n", [(2, 2), (3, 100), (16, 16), (64, 60000)])
+def test_weight_rows_sum_to_one(sampling, b, n):
+    row_log_sums = torch.logsumexp(log_weight_matrix(b, n, sampling), dim=1)
+    # MWS pesa cada fila con B · 1/(N B) = 1/N (de ahí su sesgo de log N en la KL por dimensiones);
+    # «mss» y la matriz estratificada reparten una masa total de uno.
+    target = -math.log(n) if sampling == "mws" else 0.0
+    assert torch.allclose(row_log_sums, torch.full((b,), target, dtype=torch.float64), atol=1e-12)
+
+
+def test_stratified_identity_and_bad_input_spanish():
+    g = torch.Generator().manual_seed(2)
+    mu = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    sd = 0.3 + torch.rand(9, 3, generator=g, dtype=torch.float64)
+    qz = Normal(mu, sd)
+    z = mu + sd * torch.randn(9, 3, generator=g, dtype=torch.float64)
+    parts = kl_decomposition(qz, z, dataset_size=50, sampling="stratified")
+    assert torch.allclose(parts["mi"] + parts["tc"] + parts["dim_kl"], parts["kl_mc"])
+    # log q(z_i) = logsumexp_j (log W[i, j] + log q(z_i | x_j)), con la matriz estratificada.
+    cross = Normal(mu[None], sd[None]).log_prob(z[:, None]).sum(-1)
+    expected = torch.logsumexp(cross + reference_weights(9, 50, "stratified").log(), 1)
+    assert torch.allclose(qz.log_prob(z).sum(-1) - parts["mi"], expected)
+    with pytest.raises(ValueError, match="al menos dos ejemplos"):
+        kl_decomposition(Normal(mu[:1], sd[:1]), z[:1], 50, sampling="stratified")
+    with pytest.raises(ValueError, match="al menos dos ejemplos"):
+        log_weight_matrix(1, 50, "mss")
+    with pytest.raises(ValueError, match="N >= B.*negativo"):
+        kl_decomposition(qz, z, 8, sampling="stratified")
+    with pytest.raises(ValueError, match="desconocido"):
+        kl_decomposition(qz, z, 50, sampling="estratificado")
+    with pytest.raises(ValueError, match="desconocido"):
+        log_weight_matrix(4, 10, "xyz")
+    with pytest.raises(ValueError, match="positivo"):
+        log_weight_matrix(4, 0, "stratified")
+    # con N = B el estimador aún está definido (peso del estrato 1/(N M) > 0)
+    assert torch.isfinite(log_weight_matrix(9, 9, "stratified")).all()
+
+
+def test_stratified_model_trains_and_config_round_trips(tmp_path):
+    x = binary_batch(32)
+    m = MODELS["beta_tcvae"](dataset_size=32, sampling="stratified", **SMALL)
+    assert m.config.sampling == "stratified"
+    hist = fit(m, x, epochs=1, batch_size=16, seed=0, device="cpu", progress=False)
+    assert all(math.isfinite(v) for v in hist.train["loss"])
+    out = m(x)
+    assert torch.isfinite(out.loss)
+    assert torch.allclose(out.terms["mi"] + out.terms["tc"] + out.terms["dim_kl"], out.terms["kl_mc"], atol=1e-4)
+    path = tmp_path / "m.pt"
+    save(m, path)
+    back = load(path)
+    assert back.config == m.config and back.config.sampling == "stratified"
+    with pytest.raises(ValueError, match="desconocido"):
+        MODELS["beta_tcvae"](sampling="chen", **SMALL)
 
 
 def test_tcvae_terms_sum_to_kl_estimate_and_match_analytic_kl():
@@ -250,7 +359,7 @@ def test_dip_vae_loss_finite_with_huge_variances():
 
 
 @pytest.mark.parametrize("logvar", [-50.0, -80.0])
-@pytest.mark.parametrize("sampling", ["mws", "mss"])
+@pytest.mark.parametrize("sampling", ["mws", "mss", "stratified"])
 def test_tcvae_gradients_finite_at_tiny_variances(logvar, sampling):
     """Con log-varianza -50 los términos cruzados log q(z_i|x_j) desbordaban float32 al derivar: gradiente NaN."""
     g = torch.Generator().manual_seed(1)

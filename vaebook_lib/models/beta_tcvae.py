@@ -13,9 +13,22 @@ cambia los gradientes; ``sampling="mss"`` pesa la propia muestra con 1/N y da va
 
 Qué es «mss» exactamente: un estimador **insesgado de q(z_i)** (no de log q(z_i): el logaritmo de un
 estimador insesgado subestima el logaritmo, por la desigualdad de Jensen, aunque mucho menos que MWS). **No** es
-la matriz de pesos estratificada de Chen et al. (``log_importance_weight_matrix`` en el código de los autores,
-que pesa de otro modo un elemento por fila); es una simplificación con la misma idea: la muestra z_i viene de
+la matriz de pesos estratificada de Chen et al. (``sampling="stratified"``, más abajo, que pesa de otro modo un
+elemento por fila); es una simplificación con la misma idea: la muestra z_i viene de
 q(z|x_i), así que x_i cuenta con su peso 1/N y los otros B - 1 ejemplos del lote representan a los N - 1 restantes.
+
+``sampling="stratified"`` es el muestreo estratificado del minilote (MSS) tal como lo escribe el apéndice de
+Chen et al.: con M = B - 1, la fila i de la matriz de pesos W (W[i, j] pesa log q(z_i | x_j)) da 1/N a la
+diagonal (el propio dato de z_i), el peso del estrato (N - M)/(N M) a un solo elemento más, W[i, (i + 1) mod B],
+y 1/M a los B - 2 restantes. Cada fila suma uno: 1/N + (N - M)/(N M) + (M - 1)/M = 1, porque
+(N - M)/(N M) = 1/M - 1/N. Exige N >= B: con N = B - 1 ese peso del estrato sería nulo, y con menos datos, negativo.
+Aviso sobre el código publicado por los autores (``log_importance_weight_matrix`` en ``vae_quant.py`` de
+rtqichen/beta-tcvae): rellena la matriz aplanada con paso M + 1 = B, que baja por la columna 0 en lugar de
+recorrer la diagonal, de modo que 1/N cae en la columna 0 y el peso del estrato en la columna 1. Es un desliz de
+índices conocido (la pull request #1 de ese repositorio y la issue #58 de YannDubs/disentangling-vae lo
+señalan); las copias que lo arreglan con paso M + 2 aciertan con la diagonal, pero dejan el elemento que da la
+vuelta en la fila M - 1 (que acaba con dos pesos de estrato) y no en la M (que se queda sin ninguno). Aquí se
+sigue la fórmula del artículo, no ninguna de las dos versiones del código.
 """
 from __future__ import annotations
 
@@ -28,7 +41,44 @@ from torch.distributions import Normal
 from ..losses import kl_to_standard_normal
 from .vae import VAE, VAEConfig, VAEOutput, elbo_output
 
-SAMPLINGS = ("mws", "mss")
+SAMPLINGS = ("mws", "mss", "stratified")
+
+
+def log_weight_matrix(batch_size: int, dataset_size: int, sampling: str = "mws", *,
+                      dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:
+    """La matriz (B, B) de los logaritmos de los pesos con que se estima q(z_i) = sum_j W[i, j] q(z_i | x_j).
+
+    ``batch_size``: B; ``dataset_size``: N. Cada fila i pesa las B posteriores del lote para la muestra z_i:
+    - «mws»: todas con 1/(N B) (la fila suma 1/N: por eso sesga log q(z) hacia abajo).
+    - «mss»: la diagonal con 1/N y las otras B - 1 con (N - 1)/(N (B - 1)); la fila suma uno.
+    - «stratified»: la matriz de Chen et al. con M = B - 1: la diagonal con 1/N, W[i, (i + 1) mod B] con
+      (N - M)/(N M) y el resto con 1/M; la fila suma uno. Necesita N >= B.
+    «mss» y «stratified» necesitan B >= 2.
+    """
+    if dataset_size <= 0:
+        raise ValueError(f"dataset_size debe ser positivo; se recibió {dataset_size}.")
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"Muestreo desconocido {sampling!r}; use uno de {SAMPLINGS}.")
+    if batch_size <= 0:
+        raise ValueError(f"El lote debe tener al menos un ejemplo; se recibió B = {batch_size}.")
+    b, n = batch_size, dataset_size
+    if sampling == "mws":
+        return torch.full((b, b), -math.log(n * b), dtype=dtype, device=device)
+    if b < 2:
+        raise ValueError(f"El muestreo «{sampling}» necesita al menos dos ejemplos en el lote; se recibió B = {b}.")
+    if sampling == "mss":
+        log_w = torch.full((b, b), math.log((n - 1) / (n * (b - 1))) if n > 1 else -math.inf,
+                           dtype=dtype, device=device)
+    else:
+        if n < b:
+            raise ValueError(f"El muestreo «stratified» necesita N >= B (N = {n}, B = {b}): con menos datos que "
+                             "ejemplos en el lote el peso del estrato, (N - M)/(N M) con M = B - 1, sería nulo o negativo.")
+        m = b - 1
+        log_w = torch.full((b, b), -math.log(m), dtype=dtype, device=device)
+        rows = torch.arange(b, device=device)
+        log_w[rows, (rows + 1) % b] = math.log((n - m) / (n * m))      # un elemento por fila: el estrato
+    log_w.fill_diagonal_(-math.log(n))                                   # el propio dato de z_i
+    return log_w
 
 
 def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: str = "mws") -> dict[str, torch.Tensor]:
@@ -37,16 +87,14 @@ def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: s
     ``qz``: posteriores del lote (B, d); ``z``: una muestra de cada una (B, d); ``dataset_size``: N.
     ``sampling``: «mws» pesa cada ejemplo del lote con 1/(N B) (el estimador del artículo); «mss» pesa la
     propia muestra con 1/N y las otras B - 1 con (N - 1)/(N (B - 1)), que estima q(z_i) sin sesgo (no log q(z_i);
-    no es la matriz estratificada de Chen et al., sino una simplificación de su idea; con B = N es exacto).
+    no es la matriz estratificada de Chen et al., sino una simplificación de su idea; con B = N es exacto);
+    «stratified» usa la matriz estratificada de Chen et al. tal como la escribe el artículo (ver
+    :func:`log_weight_matrix` y el docstring del módulo).
     Se calcula en float64 y con log sigma: sin ello, con log-varianzas de -50 el gradiente sale NaN.
     Devuelve ``mi``, ``tc``, ``dim_kl`` y ``kl_mc`` = log q(z|x) - log p(z); por construcción
     ``mi + tc + dim_kl == kl_mc`` (el mismo estimador de log q(z) en los tres).
     """
-    if dataset_size <= 0:
-        raise ValueError(f"dataset_size debe ser positivo; se recibió {dataset_size}.")
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"Muestreo desconocido {sampling!r}; use uno de {SAMPLINGS}.")
-    m = z.shape[0]
+    log_w = log_weight_matrix(z.shape[0], dataset_size, sampling, device=z.device)   # valida antes de calcular
     dtype = z.dtype
     # En float64 y con log sigma: con log-varianzas muy negativas (-50), (z_i - mu_j)^2 / sigma^2 y su gradiente
     # respecto a sigma (que pasa por 1/sigma^4 en Normal.log_prob) desbordan float32 y el gradiente sale NaN.
@@ -55,14 +103,6 @@ def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: s
     log_p = Normal(torch.zeros_like(z64), torch.ones_like(z64)).log_prob(z64).sum(-1)
     # mat[i, j, d] = log q(z_i,d | x_j): cada muestra evaluada en la posterior de cada ejemplo del lote.
     mat = _log_normal(z64.unsqueeze(1), loc.unsqueeze(0), log_scale.unsqueeze(0))      # (B, B, d)
-    if sampling == "mws":
-        log_w = torch.full((m, m), -math.log(dataset_size * m), dtype=z64.dtype, device=z.device)
-    else:
-        if m < 2:
-            raise ValueError("El muestreo «mss» necesita al menos dos ejemplos en el lote.")
-        log_w = torch.full((m, m), math.log((dataset_size - 1) / (dataset_size * (m - 1))) if dataset_size > 1
-                           else -math.inf, dtype=z64.dtype, device=z.device)
-        log_w.fill_diagonal_(-math.log(dataset_size))
     log_qz = torch.logsumexp(mat.sum(-1) + log_w, dim=1)                       # log q(z_i)
     log_prod_qzj = torch.logsumexp(mat + log_w.unsqueeze(-1), dim=1).sum(-1)   # sum_d log q(z_i,d)
     parts = {"mi": log_qz_x - log_qz, "tc": log_qz - log_prod_qzj, "dim_kl": log_prod_qzj - log_p,
@@ -81,7 +121,7 @@ class BetaTCVAEConfig(VAEConfig):
     beta: float = 6.0                 # peso de la correlación total
     gamma: float = 1.0                # peso de la KL dimensión a dimensión
     dataset_size: int = 10000         # N, tamaño del conjunto de entrenamiento (para estimar q(z))
-    sampling: str = "mws"             # estimador de q(z): «mws» (el del artículo) o «mss»
+    sampling: str = "mws"             # estimador de q(z): «mws» (el del artículo), «mss» o «stratified»
 
     def __post_init__(self):
         super().__post_init__()
