@@ -116,3 +116,71 @@ def test_off_cpu_the_loss_is_checked_once_per_epoch():
         check.epoch({"loss": float("inf"), "kl": 0.0}, model, 1)
     with pytest.raises(FloatingPointError, match="paso 3"):
         NonFiniteCheck(torch.device("cpu")).step(torch.tensor(float("nan")), 0, 3)
+
+
+# --- subnormales como cero ----------------------------------------------------------------------------------
+def _flushing():
+    return (torch.tensor([1e-39]) * 1.0).item() == 0.0
+
+
+@pytest.mark.parametrize("start", [False, True])
+def test_flush_denormals_flushes_inside_and_restores_the_previous_mode(start):
+    from vaebook_lib.config import flush_denormals
+
+    if not torch.set_flush_denormal(start) and start:
+        pytest.skip("este procesador no admite tratar los subnormales como cero")
+    try:
+        with flush_denormals():
+            assert _flushing()                                 # dentro, un subnormal es cero
+        assert _flushing() == start                          # fuera, el modo de antes
+        with pytest.raises(RuntimeError):
+            with flush_denormals():
+                raise RuntimeError("falla dentro")
+        assert _flushing() == start                          # también si el bloque falla
+    finally:
+        torch.set_flush_denormal(False)
+
+
+class _Spy(Model):
+    """Anota si el bucle la llama con los subnormales tratados como cero."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+        self.seen = []
+
+    def forward(self, x, y=None):
+        self.seen.append(_flushing())
+        loss = (self.w * x.mean()) ** 2
+        return Output(loss=loss, terms={"loss": loss.detach()})
+
+
+def test_fit_and_evaluate_flush_denormals_only_while_they_run():
+    from vaebook_lib.train import evaluate
+
+    torch.set_flush_denormal(False)
+    model = _Spy()
+    fit(model, _data(8), val=_data(4), epochs=2, batch_size=4, device="cpu", progress=False)
+    evaluate(model, _data(4))
+    assert model.seen and all(model.seen)                    # entrenamiento, validación y evaluación
+    assert not _flushing()                                   # y el proceso queda como estaba
+
+
+def test_flushing_denormals_does_not_change_what_the_iwae_learns(monkeypatch):
+    """Con k = 50 los pesos normalizados diminutos son subnormales: tratarlos como cero no cambia las curvas."""
+    import contextlib
+
+    import vaebook_lib.train as train
+    from vaebook_lib.models import IWAE
+
+    x = (_data(96) > 0.5).float()
+    runs = []
+    for flush in (True, False):
+        if not flush:
+            monkeypatch.setattr(train, "flush_denormals", contextlib.nullcontext)
+        torch.manual_seed(0)
+        model = IWAE(hidden=(64,), latent_dim=8, k=50)
+        runs.append(fit(model, x, epochs=3, batch_size=32, seed=1, device="cpu", progress=False).train)
+    assert runs[0]["bound"][-1] > runs[0]["bound"][0]         # aprende
+    for key in ("loss", "bound", "elbo"):
+        assert runs[0][key] == pytest.approx(runs[1][key], rel=1e-5), key

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
+from .config import flush_denormals
 from .models.base import evaluating
 
 
@@ -72,6 +73,7 @@ class LocalFit:
     seconds: float = 0.0
 
 
+@flush_denormals()   # subnormales como cero: en CPU, operar con ellos es decenas de veces más lento
 def fit_local_posteriors(model, x: torch.Tensor, *, steps: int, lr: float = 0.05, k: int = 1,
                          init: Normal | Independent | None = None,
                          generator: torch.Generator | None = None) -> LocalFit:

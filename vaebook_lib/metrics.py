@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from scipy import linalg
 
-from .config import get_device
+from .config import flush_denormals, get_device
 from .data.batches import batches
 from .models.base import encode_all, evaluating
 
@@ -33,7 +33,7 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
     home = next(model.parameters()).device
     device = torch.device(device) if device is not None else get_device()
     out = []
-    with evaluating(model.to(device)):
+    with evaluating(model.to(device)), flush_denormals():   # los pesos diminutos no frenan el cálculo
         for (xb,) in batches(x, batch_size=batch_size):
             xb = xb.to(device)
             parts = [torch.logsumexp(log_weights(xb, min(chunk, k - i)), dim=0) for i in range(0, k, chunk)]

@@ -15,7 +15,7 @@ from torch.distributions import Distribution
 from tqdm.auto import tqdm
 
 from . import distributed
-from .config import set_seed
+from .config import flush_denormals, set_seed
 from .data.batches import batches
 from .data.checks import check_binarizable
 from .data.transforms import Binarize, binarize as binarize_batch
@@ -154,7 +154,7 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
         net.train()
         sums: dict[str, torch.Tensor] = {}
         count = 0
-        with no_distribution_checks():
+        with no_distribution_checks(), flush_denormals():
             for batch in ctx.batches(tensors, batch_size, cpu_gen):
                 xb = transform(batch[0]) if transform else batch[0]
                 yb = batch[1] if len(batch) > 1 else None
@@ -229,7 +229,7 @@ def evaluate(model: Model, x: torch.Tensor, y: torch.Tensor | None = None, batch
         raise ValueError("No hay datos que evaluar: x es un lote vacío.")
     sums: dict[str, torch.Tensor] = {}
     tensors = (x,) if y is None else (x, y)
-    with evaluating(model):
+    with evaluating(model), flush_denormals():
         for batch in batches(*tensors, batch_size=batch_size):
             out = model(batch[0], batch[1] if len(batch) > 1 else None)
             for k, v in out.terms.items():

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal
 
+from .config import flush_denormals
 from .flows import MADE, planar
 from .models.base import evaluating
 
@@ -209,6 +210,7 @@ class FamilyFit:
     trace: list[float] = field(default_factory=list)
 
 
+@flush_denormals()   # subnormales como cero: en CPU, operar con ellos es decenas de veces más lento
 def fit_per_image(model, x: torch.Tensor, family: str, *, loc: torch.Tensor, scale: torch.Tensor, steps: int,
                   samples: int = 32, lr: float = 0.02, flow_length: int = 8, seed: int = 0) -> FamilyFit:
     """Maximiza la ELBO de cada imagen respecto a los parámetros de su propia q (decodificador congelado).
