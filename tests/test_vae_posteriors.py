@@ -106,6 +106,29 @@ def test_iaf_gradients_reach_made():
         assert step.made.context.weight.grad.abs().sum() > 0
 
 
+def test_planar_flow_applies_step_k_with_the_kth_block_of_parameters():
+    """Los K pasos del VAE planar, a mano: el paso k usa el bloque k de (u, w, b) que da el codificador, en orden,
+    con los mismos valores y los mismos gradientes que cortando ``extra`` paso a paso."""
+    from vaebook_lib.flows import planar
+
+    torch.manual_seed(0)
+    d, steps = 3, 4
+    model = VAEPlanar(in_shape=(1, 4, 4), latent_dim=d, hidden=(8,), flow_length=steps)
+    z0 = torch.randn(2, 5, d)
+    extra = torch.randn(2, 5, steps * (2 * d + 1), requires_grad=True)
+    z, log_det = model.flow(z0, extra)
+    ref_z, ref_ld = z0, torch.zeros(2, 5)
+    for k in range(steps):
+        p = extra[..., k * (2 * d + 1):(k + 1) * (2 * d + 1)]
+        ref_z, ld = planar(ref_z, p[..., :d], p[..., d:2 * d], p[..., 2 * d:])
+        ref_ld = ref_ld + ld
+    torch.testing.assert_close(z, ref_z)
+    torch.testing.assert_close(log_det, ref_ld)
+    grad, = torch.autograd.grad((z.sum() + log_det.sum()), extra)
+    ref_grad, = torch.autograd.grad((ref_z.sum() + ref_ld.sum()), extra)
+    torch.testing.assert_close(grad, ref_grad)
+
+
 def test_planar_zero_length_is_diagonal_vae():
     torch.manual_seed(0)
     m = VAEPlanar(flow_length=0, **SMALL)

@@ -94,12 +94,15 @@ class VAEPlanar(FlowVAE):
         self._build()
 
     def flow(self, z0, extra):
-        d = self.config.latent_dim
+        d, steps = self.config.latent_dim, self.config.flow_length
         log_det = torch.zeros(z0.shape[:-1], device=z0.device)
         z = z0
-        for k in range(self.config.flow_length):         # (u_k, w_k, b_k) de cada x
-            p = extra[..., k * (2 * d + 1):(k + 1) * (2 * d + 1)]
-            z, ld = planar(z, p[..., :d], p[..., d:2 * d], p[..., 2 * d:])
+        # (u_k, w_k, b_k) de cada x, separados de una vez: un corte por paso haría que la retropropagación
+        # rellenara de ceros un gradiente del tamaño de ``extra`` en cada uno (K² en memoria; con K = 80, la mitad
+        # del paso de entrenamiento). ``unbind`` devuelve los K trozos con una sola copia hacia atrás.
+        u, w, b = extra.reshape(*extra.shape[:-1], steps, 2 * d + 1).split((d, d, 1), dim=-1)
+        for u_k, w_k, b_k in zip(u.unbind(-2), w.unbind(-2), b.unbind(-2)):
+            z, ld = planar(z, u_k, w_k, b_k)
             log_det = log_det + ld
         return z, log_det
 
