@@ -94,6 +94,28 @@ def test_dfcvae_loss_and_frozen_features():
     assert not m.features.training
 
 
+def test_feature_net_features_match_the_plain_nchw_computation():
+    """Los rasgos (y sus gradientes respecto a la imagen) son los de conv + ReLU + max-pool en el formato NCHW de
+    siempre: el paso por «canales al final» del max-pool solo cambia la velocidad."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    net = FeatureNet()
+    x = torch.rand(4, 1, 28, 28, requires_grad=True)
+    feats = net.features(x)
+    ref, h = [], x
+    for i, conv in enumerate(net.blocks):
+        h = F.relu(conv(F.max_pool2d(h, 2) if i > 0 else h))
+        ref.append(h)
+    assert [f.shape for f in feats] == [(4, 8, 28, 28), (4, 16, 14, 14), (4, 32, 7, 7)]
+    for a, b in zip(feats, ref):
+        assert a.is_contiguous()
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    g, = torch.autograd.grad(sum(f.square().sum() for f in feats), x)
+    g_ref, = torch.autograd.grad(sum(f.square().sum() for f in ref), x)
+    torch.testing.assert_close(g, g_ref)
+
+
 def test_feature_net_is_cached_and_reloaded(tmp_path):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(64, 1, 28, 28, generator=g)
