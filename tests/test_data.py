@@ -164,6 +164,35 @@ def test_formas_factors_and_images():
         render(torch.tensor([[3, 0, 0, 0, 0]]))
 
 
+def test_formas_render_draws_each_shape_with_its_own_equation():
+    """Cada figura, con su ecuación (cuadrado |u|, |v| <= 0,8; elipse; corazón de la curva de sexto grado), píxel
+    a píxel frente a un cálculo directo de las tres y la elección con ``where``; también con tamaños de trozo que
+    dejan una figura sin ejemplos en algún trozo."""
+    import math
+
+    g = torch.Generator().manual_seed(3)
+    f = sample_factors(300, g)
+    size = 24
+    coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    gy, gx = torch.meshgrid(coords, coords, indexing="ij")
+    shape, scale_i, rot_i, px_i, py_i = f.T
+    scale = (0.5 + 0.1 * scale_i.float()).view(-1, 1, 1) * 0.18
+    theta = (2 * math.pi * rot_i.float() / FACTOR_SIZES[2]).view(-1, 1, 1)
+    cx = (0.2 + 0.6 * px_i.float() / (FACTOR_SIZES[3] - 1)).view(-1, 1, 1)
+    cy = (0.2 + 0.6 * py_i.float() / (FACTOR_SIZES[4] - 1)).view(-1, 1, 1)
+    dx, dy = gx - cx, gy - cy
+    u = (torch.cos(theta) * dx + torch.sin(theta) * dy) / scale
+    v = (-torch.sin(theta) * dx + torch.cos(theta) * dy) / scale
+    square = (u.abs() <= 0.8) & (v.abs() <= 0.8)
+    ellipse = u ** 2 + (v / 0.55) ** 2 <= 1.0
+    hu, hv = 1.15 * u, -1.15 * v + 0.25
+    heart = (hu ** 2 + hv ** 2 - 1) ** 3 - hu ** 2 * hv ** 3 <= 0
+    s = shape.view(-1, 1, 1)
+    expected = torch.where(s == 0, square, torch.where(s == 1, ellipse, heart)).float().unsqueeze(1)
+    for chunk in (4096, 7, 1):
+        assert torch.equal(render(f, size, chunk=chunk), expected), chunk
+
+
 def test_toy_densities():
     for name in ("lunas", "anillos", "mezcla"):
         pts = sample_toy(name, 500, seed=0)

@@ -25,6 +25,22 @@ def sample_factors(n: int, generator: torch.Generator | None = None) -> torch.Te
     return torch.stack(cols, dim=1)
 
 
+def _in_square(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """¿Cae (u, v), en las coordenadas de la figura, dentro del cuadrado?"""
+    return (u.abs() <= 0.8) & (v.abs() <= 0.8)
+
+
+def _in_ellipse(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """¿Dentro de la elipse de semiejes 1 y 0,55?"""
+    return (u / 1.0) ** 2 + (v / 0.55) ** 2 <= 1.0
+
+
+def _in_heart(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """¿Dentro del corazón, (x² + y² - 1)³ - x² y³ <= 0?"""
+    hu, hv = 1.15 * u, -1.15 * v + 0.25  # el corazón, con la punta hacia abajo
+    return (hu ** 2 + hv ** 2 - 1) ** 3 - hu ** 2 * hv ** 3 <= 0
+
+
 def render(factors: torch.Tensor, size: int = 64, chunk: int = 4096) -> torch.Tensor:
     """Dibuja las figuras de ``factors`` (N, 5) como imágenes ``float32`` (N, 1, size, size) en {0, 1}."""
     if factors.ndim != 2 or factors.shape[1] != len(FACTOR_SIZES):
@@ -47,12 +63,12 @@ def render(factors: torch.Tensor, size: int = 64, chunk: int = 4096) -> torch.Te
         # Coordenadas en el sistema de la figura: se deshace la rotación y la escala.
         u = (torch.cos(theta) * dx + torch.sin(theta) * dy) / scale
         v = (-torch.sin(theta) * dx + torch.cos(theta) * dy) / scale
-        square = (u.abs() <= 0.8) & (v.abs() <= 0.8)
-        ellipse = (u / 1.0) ** 2 + (v / 0.55) ** 2 <= 1.0
-        hu, hv = 1.15 * u, -1.15 * v + 0.25  # el corazón, con la punta hacia abajo
-        heart = (hu ** 2 + hv ** 2 - 1) ** 3 - hu ** 2 * hv ** 3 <= 0
-        s = shape.view(-1, 1, 1)
-        img = torch.where(s == 0, square, torch.where(s == 1, ellipse, heart))
+        # Cada imagen evalúa solo la prueba de su figura.
+        img = torch.empty(u.shape, dtype=torch.bool)
+        for k, inside in enumerate((_in_square, _in_ellipse, _in_heart)):
+            idx = (shape == k).nonzero().squeeze(1)
+            if len(idx):
+                img[idx] = inside(u[idx], v[idx])
         out.append(img.float().unsqueeze(1))
     return torch.cat(out)
 
