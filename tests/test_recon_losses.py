@@ -111,6 +111,9 @@ def test_feature_net_features_match_the_plain_nchw_computation():
     for a, b in zip(feats, ref):
         assert a.is_contiguous()
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with torch.no_grad():                                  # sin gradiente, otro camino: los mismos rasgos
+        for a, b in zip(net.features(x.detach()), ref):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
     g, = torch.autograd.grad(sum(f.square().sum() for f in feats), x)
     g_ref, = torch.autograd.grad(sum(f.square().sum() for f in ref), x)
     torch.testing.assert_close(g, g_ref)

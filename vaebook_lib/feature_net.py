@@ -22,6 +22,18 @@ from .data.vision import ImageData
 CHANNELS = (8, 16, 32)
 
 
+def _max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)``, con el camino más rápido en CPU de cada caso (el resultado es el mismo).
+
+    Sin gradiente (evaluar rasgos), el máximo de las cuatro rejillas desplazadas de cada ventana: seis veces más
+    rápido que ``max_pool2d`` en NCHW. Con gradiente (el DFC-VAE), ``max_pool2d`` con los canales al final.
+    """
+    if (torch.is_grad_enabled() and x.requires_grad) or x.shape[-1] % 2 or x.shape[-2] % 2:
+        return F.max_pool2d(x.contiguous(memory_format=torch.channels_last), 2).contiguous()
+    return torch.maximum(torch.maximum(x[..., ::2, ::2], x[..., 1::2, ::2]),
+                         torch.maximum(x[..., ::2, 1::2], x[..., 1::2, 1::2]))
+
+
 class FeatureNet(nn.Module):
     """Tres bloques conv 3x3 + ReLU (28, 14 y 7 px: max-pool entre bloques) y una capa lineal a las clases.
 
@@ -39,8 +51,8 @@ class FeatureNet(nn.Module):
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
         for i, conv in enumerate(self.blocks):
-            if i > 0:   # en CPU, el max-pool de PyTorch es varias veces más rápido con los canales al final
-                x = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), 2).contiguous()
+            if i > 0:
+                x = _max_pool_2x2(x)
             x = F.relu(conv(x))
             feats.append(x)
         return feats
