@@ -140,3 +140,22 @@ def test_importance_weights_agree_with_the_elbo():
 def test_save_load(tmp_path):
     torch.manual_seed(0)
     assert_reloads_same(PixelCNNVAE(**SMALL), tmp_path, binary_batch())
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_masked_conv_equals_the_plain_nchw_convolution_with_masked_weights(mask_type):
+    """La capa enmascarada es una convolución corriente con los pesos tapados: mismos valores y gradientes."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    conv = MaskedConv2d(mask_type, 3, 5, 5)
+    x = torch.randn(2, 3, 9, 9, requires_grad=True)
+    y = conv(x)
+    ref = F.conv2d(x, conv.weight * conv.mask, conv.bias, padding=2)
+    assert y.shape == (2, 5, 9, 9)
+    torch.testing.assert_close(y, ref)
+    g = torch.autograd.grad(y.square().sum(), (x, conv.weight))
+    g_ref = torch.autograd.grad(ref.square().sum(), (x, conv.weight))
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b)
+    assert (g[1] * (1 - conv.mask)).abs().max() == 0      # los pesos tapados no reciben gradiente
