@@ -9,6 +9,7 @@ from .contractive import ContractiveAE, ContractiveAEConfig
 from .cvae import CVAE, CompletionBaseline
 from .denoising import DenoisingAE, DenoisingAEConfig, DenoisingOutput
 from .dip_vae import DIPVAE, DIPVAEConfig
+from .info_vae_pixelcnn import PixelCNNInfoVAE, PixelCNNInfoVAEConfig
 from .iwae import IWAE, MIWAE
 from .joint_vae import JointVAE, JointVAEConfig
 from .linear_gaussian import LinearGaussian, LinearGaussianConfig
@@ -34,6 +35,9 @@ MODELS: dict[str, type[Model]] = {cls.key: cls for cls in (
     BetaVAE, BetaVAECapacity, BetaTCVAE, DIPVAE, CategoricalVAE, JointVAE,
 )}
 
-__all__ = (["MODELS", "Model", "ModelConfig", "Output", "Unsupported", "encode_all", "evaluating",
+# Variantes que no son modelos de la revisión: fuera del catálogo (y de la comparativa), pero ``load`` las conoce.
+VARIANTS: dict[str, type[Model]] = {cls.key: cls for cls in (PixelCNNInfoVAE,)}
+
+__all__ = (["MODELS", "VARIANTS", "Model", "ModelConfig", "Output", "Unsupported", "encode_all", "evaluating",
             "gaussian_from_params", "load", "save", "CompletionBaseline"]
-           + [c.__name__ for c in MODELS.values()])
+           + [c.__name__ for c in (*MODELS.values(), *VARIANTS.values())])

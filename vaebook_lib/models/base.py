@@ -378,13 +378,14 @@ def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> M
     La configuración guardada debe tener exactamente los campos de la del modelo: un campo de más o de menos
     es un error que los nombra (rellenarlo con el valor por defecto cambiaría el modelo en silencio).
     """
-    from . import MODELS
+    from . import MODELS, VARIANTS
 
     path = Path(path)
     blob = _read_blob(path, map_location)
-    if blob["key"] not in MODELS:
+    known = {**MODELS, **VARIANTS}     # el catálogo y las variantes que quedan fuera de él
+    if blob["key"] not in known:
         raise ValueError(f"El fichero {path} no contiene un modelo conocido (clave {blob['key']!r}).")
-    cls = MODELS[blob["key"]]
+    cls = known[blob["key"]]
     names = {f.name for f in fields(cls.Config) if f.init}
     unknown, missing = sorted(set(blob["config"]) - names), sorted(names - set(blob["config"]))
     if unknown or missing:

@@ -110,6 +110,41 @@ def kl_decomposition(qz: Normal, z: torch.Tensor, dataset_size: int, sampling: s
     return {k: v.to(dtype) for k, v in parts.items()}
 
 
+@torch.no_grad()
+def mutual_information(qz: Normal, z: torch.Tensor | None = None, *,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """La información mutua I_q(x; z) entre las N imágenes de un conjunto y sus códigos, en nats (un escalar).
+
+    ``qz``: las posteriores q(z|x_i) de las N imágenes (``Normal`` de forma (N, d), p. ej. ``model.posterior(x)``);
+    ``z``: una muestra z_i ~ q(z|x_i) de cada una (N, d); sin ella se sortea con ``generator``.
+
+    Con x uniforme sobre las N imágenes, la posterior agregada es la mezcla q(z) = (1/N) sum_j q(z|x_j) y
+    I = E_x[KL(q(z|x) || q(z))]. Se estima por Monte Carlo con un z_i por imagen:
+
+        I ~ (1/N) sum_i [log q(z_i|x_i) - log q(z_i)],   log q(z_i) = logsumexp_j log q(z_i|x_j) - log N,
+
+    con la mezcla exacta sobre las N imágenes (sin pesos de minilote). Es el término «mi» de
+    :func:`kl_decomposition` con el lote igual al conjunto y ``sampling="mss"`` (pesos 1/N en toda la fila).
+    Cada sumando es a lo sumo log N (la propia imagen pesa 1/N en la mezcla), así que la estimación no pasa de
+    **log N**: con posteriores estrechas y separadas se satura ahí aunque el código distinguiera más imágenes, y
+    para comparar códigos que llevan mucha información hace falta N grande. Vale 0 si q(z|x) no depende de x.
+    Memoria y tiempo O(N^2 d) (float64): unos miles de imágenes como mucho.
+    """
+    if not isinstance(qz, Normal):
+        raise ValueError("qz debe ser una distribución Normal (la de model.posterior(x)); "
+                         f"se recibió {type(qz).__name__}.")
+    loc = qz.loc
+    if loc.ndim != 2 or loc.shape[0] < 2 or loc.shape[1] < 1:
+        raise ValueError("Las posteriores deben tener forma (N, d) con al menos dos imágenes (N >= 2); "
+                         f"se recibió {tuple(loc.shape)}.")
+    if z is None:
+        z = loc + qz.scale * torch.randn(loc.shape, generator=generator, dtype=loc.dtype).to(loc.device)
+    elif z.shape != loc.shape:
+        raise ValueError(f"z debe tener la forma de las posteriores, {tuple(loc.shape)} (una muestra por imagen); "
+                         f"se recibió {tuple(z.shape)}.")
+    return kl_decomposition(qz, z, loc.shape[0], sampling="mss")["mi"].mean()
+
+
 def _log_normal(z: torch.Tensor, loc: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """log N(z; loc, e^{2 log_scale}) escrita con log sigma: -((z - loc) e^{-log sigma})^2 / 2 - log sigma - log(2 pi)/2."""
     return -0.5 * ((z - loc) * torch.exp(-log_scale)).pow(2) - log_scale - 0.5 * math.log(2 * math.pi)

@@ -61,27 +61,25 @@ class PixelCNNVAEConfig(AnnealedVAEConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.likelihood != "bernoulli":
-            raise ValueError("El VAE con PixelCNN modela datos binarios: use likelihood='bernoulli'.")
-        if len(self.in_shape) != 3:
-            raise ValueError(f"in_shape debe ser (canales, alto, ancho); se recibió {self.in_shape}.")
-        if self.channels <= 0 or self.n_layers < 0 or self.kernel < 1 or self.kernel % 2 == 0:
-            raise ValueError("channels debe ser positivo, n_layers >= 0 y kernel un entero impar positivo.")
+        check_pixelcnn_config(self, self.kernel, "kernel")
 
 
-class PixelCNNVAE(AnnealedVAE):
-    """VAE gaussiano con decodificador PixelCNN condicionado a z (con recocido y bits libres opcionales)."""
+def check_pixelcnn_config(config, mask: int, mask_name: str) -> None:
+    """Lo que exige un decodificador PixelCNN a la configuración: datos binarios, imágenes (canales, alto, ancho),
+    canales positivos, ``n_layers >= 0`` y un lado impar ``mask`` (el campo ``mask_name``) para la capa A."""
+    if config.likelihood != "bernoulli":
+        raise ValueError("El VAE con PixelCNN modela datos binarios: use likelihood='bernoulli'.")
+    if len(config.in_shape) != 3:
+        raise ValueError(f"in_shape debe ser (canales, alto, ancho); se recibió {config.in_shape}.")
+    if config.channels <= 0 or config.n_layers < 0 or mask < 1 or mask % 2 == 0:
+        raise ValueError(f"channels debe ser positivo, n_layers >= 0 y {mask_name} un entero impar positivo.")
 
-    key = "vae_pixelcnn"
-    Config = PixelCNNVAEConfig
-    not_comparable = ("decodificador autorregresivo: reconstruir y muestrear cuestan una pasada por píxel; "
-                      "se mide en el capítulo 2 (colapso de la posterior)")
 
-    def __init__(self, config: PixelCNNVAEConfig | None = None, **overrides):
-        super().__init__(config, **overrides)
-        c = self.config
-        self.decoder = PixelCNNDecoder(c.in_shape, c.latent_dim, c.channels, c.n_layers, c.kernel,
-                                       tuple(reversed(c.hidden)), c.arch)
+class PixelCNNDecoding:
+    """Lo que un decodificador PixelCNN cambia en un VAE gaussiano: cómo se evalúa p(x|z) (con la imagen) y
+    cómo se genera (píxel a píxel). Se combina con una clase de la familia del VAE, que pone la pérdida
+    (:class:`PixelCNNVAE`, la ELBO con sus remedios; ``PixelCNNInfoVAE``, la del InfoVAE); esa clase construye
+    ``self.decoder`` como un :class:`PixelCNNDecoder`."""
 
     def likelihood(self, z: torch.Tensor, x: torch.Tensor | None = None) -> Independent:
         """p(x|z) como producto de Bernoulli, cada una condicionada a los píxeles anteriores de ``x``.
@@ -134,3 +132,18 @@ class PixelCNNVAE(AnnealedVAE):
                     generator: torch.Generator | None = None) -> torch.Tensor:
         """Una muestra de p(x|z) con z = la media de q(z|x): lo que el código conserva de cada imagen."""
         return self.decode(self.encode(x), generator=generator)
+
+
+class PixelCNNVAE(PixelCNNDecoding, AnnealedVAE):
+    """VAE gaussiano con decodificador PixelCNN condicionado a z (con recocido y bits libres opcionales)."""
+
+    key = "vae_pixelcnn"
+    Config = PixelCNNVAEConfig
+    not_comparable = ("decodificador autorregresivo: reconstruir y muestrear cuestan una pasada por píxel; "
+                      "se mide en el capítulo 2 (colapso de la posterior)")
+
+    def __init__(self, config: PixelCNNVAEConfig | None = None, **overrides):
+        super().__init__(config, **overrides)
+        c = self.config
+        self.decoder = PixelCNNDecoder(c.in_shape, c.latent_dim, c.channels, c.n_layers, c.kernel,
+                                       tuple(reversed(c.hidden)), c.arch)
