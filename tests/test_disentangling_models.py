@@ -81,12 +81,17 @@ def brute_force_log_qz(mu, sd, z, n_data):
     return torch.tensor(out, dtype=torch.float64)
 
 
+def _posteriors(n, d, seed, floor):
+    """n posteriores gaussianas de dimensión d al azar (desviaciones >= floor) y una muestra de cada una."""
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(n, d, generator=g, dtype=torch.float64)
+    sd = floor + torch.rand(n, d, generator=g, dtype=torch.float64)
+    return Normal(mu, sd), mu + sd * torch.randn(n, d, generator=g, dtype=torch.float64)
+
+
 def test_kl_decomposition_sums_and_matches_brute_force():
-    g = torch.Generator().manual_seed(0)
-    mu = torch.randn(6, 2, generator=g, dtype=torch.float64)
-    sd = 0.5 + torch.rand(6, 2, generator=g, dtype=torch.float64)
-    qz = Normal(mu, sd)
-    z = mu + sd * torch.randn(6, 2, generator=g, dtype=torch.float64)
+    qz, z = _posteriors(6, 2, seed=0, floor=0.5)
+    mu, sd = qz.loc, qz.scale
     parts = kl_decomposition(qz, z, dataset_size=100)
     total = parts["mi"] + parts["tc"] + parts["dim_kl"]
     assert torch.allclose(total, parts["kl_mc"])
@@ -182,11 +187,8 @@ def test_weight_rows_sum_to_one(sampling, b, n):
 
 
 def test_stratified_identity_and_bad_input_spanish():
-    g = torch.Generator().manual_seed(2)
-    mu = torch.randn(9, 3, generator=g, dtype=torch.float64)
-    sd = 0.3 + torch.rand(9, 3, generator=g, dtype=torch.float64)
-    qz = Normal(mu, sd)
-    z = mu + sd * torch.randn(9, 3, generator=g, dtype=torch.float64)
+    qz, z = _posteriors(9, 3, seed=2, floor=0.3)
+    mu, sd = qz.loc, qz.scale
     parts = kl_decomposition(qz, z, dataset_size=50, sampling="stratified")
     assert torch.allclose(parts["mi"] + parts["tc"] + parts["dim_kl"], parts["kl_mc"])
     # log q(z_i) = logsumexp_j (log W[i, j] + log q(z_i | x_j)), con la matriz estratificada.
