@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .vae_pixelcnn import PixelCNNDecoder, PixelCNNDecoding, check_pixelcnn_config
+from .vae_pixelcnn import PixelCNNDecoding, check_pixelcnn_config
 from .wae import InfoVAE, InfoVAEConfig
 
 
@@ -45,6 +45,4 @@ class PixelCNNInfoVAE(PixelCNNDecoding, InfoVAE):
 
     def __init__(self, config: PixelCNNInfoVAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
-        c = self.config
-        self.decoder = PixelCNNDecoder(c.in_shape, c.latent_dim, c.channels, c.n_layers, c.mask_size,
-                                       tuple(reversed(c.hidden)), c.arch)
+        self.decoder = self.pixelcnn_decoder(self.config.mask_size)

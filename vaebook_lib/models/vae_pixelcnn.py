@@ -78,8 +78,15 @@ def check_pixelcnn_config(config, mask: int, mask_name: str) -> None:
 class PixelCNNDecoding:
     """Lo que un decodificador PixelCNN cambia en un VAE gaussiano: cómo se evalúa p(x|z) (con la imagen) y
     cómo se genera (píxel a píxel). Se combina con una clase de la familia del VAE, que pone la pérdida
-    (:class:`PixelCNNVAE`, la ELBO con sus remedios; ``PixelCNNInfoVAE``, la del InfoVAE); esa clase construye
-    ``self.decoder`` como un :class:`PixelCNNDecoder`."""
+    (:class:`PixelCNNVAE`, la ELBO con sus remedios; ``PixelCNNInfoVAE``, la del InfoVAE); esa clase pone en
+    ``self.decoder`` el de :meth:`pixelcnn_decoder`."""
+
+    def pixelcnn_decoder(self, mask: int) -> PixelCNNDecoder:
+        """El decodificador PixelCNN de la configuración, con una primera capa A de lado ``mask`` (el campo de la
+        configuración que lo da se llama distinto en cada clase)."""
+        c = self.config
+        return PixelCNNDecoder(c.in_shape, c.latent_dim, c.channels, c.n_layers, mask, tuple(reversed(c.hidden)),
+                               c.arch)
 
     def likelihood(self, z: torch.Tensor, x: torch.Tensor | None = None) -> Independent:
         """p(x|z) como producto de Bernoulli, cada una condicionada a los píxeles anteriores de ``x``.
@@ -144,6 +151,4 @@ class PixelCNNVAE(PixelCNNDecoding, AnnealedVAE):
 
     def __init__(self, config: PixelCNNVAEConfig | None = None, **overrides):
         super().__init__(config, **overrides)
-        c = self.config
-        self.decoder = PixelCNNDecoder(c.in_shape, c.latent_dim, c.channels, c.n_layers, c.kernel,
-                                       tuple(reversed(c.hidden)), c.arch)
+        self.decoder = self.pixelcnn_decoder(self.config.kernel)
