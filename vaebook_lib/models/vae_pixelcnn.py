@@ -22,7 +22,7 @@ from torch import nn
 from torch.distributions import Bernoulli, Independent
 from torch.nn import functional as F
 
-from ..nets import Decoder, MaskedConv2d
+from ..nets import Decoder, MaskedConv2d, Pointwise
 from .base import evaluating
 from .vae_annealed import AnnealedVAE, AnnealedVAEConfig
 
@@ -39,8 +39,8 @@ class PixelCNNDecoder(nn.Module):
         self.first = MaskedConv2d("A", in_shape[0], channels, kernel)
         self.layers = nn.ModuleList(MaskedConv2d("B", channels, channels, 3) for _ in range(n_layers))
         self.cond = Decoder(latent_dim, in_shape, hidden, arch)
-        self.cond_proj = nn.ModuleList(nn.Conv2d(in_shape[0], channels, 1) for _ in range(n_layers + 1))
-        self.out = nn.Conv2d(channels, in_shape[0], 1)
+        self.cond_proj = nn.ModuleList(Pointwise(in_shape[0], channels) for _ in range(n_layers + 1))
+        self.out = Pointwise(channels, in_shape[0])
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.run(x, self.cond(z))
