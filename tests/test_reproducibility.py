@@ -159,3 +159,60 @@ def test_a_recorded_row_is_judged_by_its_own_budget():
     assert not R.recorded_plausible(paper, row, ceiling=200.0)[0]    # con el presupuesto del artículo, demasiado lejos
     assert not R.recorded_plausible({"value": 80.0, "protocol": {"epochs": 100}}, row, ceiling=200.0)[0]
     assert R.ROWS[0].paper_epochs == 3280 and R.ROWS[3].paper_epochs is None
+
+
+# --- filas del capítulo 3 (las mide el cuaderno de cada capítulo; la tabla lee los registros del libro) -----------
+def test_chapter_rows_are_plausible_in_both_committed_records():
+    from vaebook_lib.experiments.record import load
+    keys = [r.key for r in R.CHAPTER_ROWS]
+    assert {"cll_cvae", "err_adgm", "nll_miwae"} == set(keys)
+    for profile in ("fast", "full"):
+        rec = load(profile)
+        assert rec is not None, f"falta el registro «{profile}» del libro"
+        for row in R.CHAPTER_ROWS:
+            values = rec["notebooks"][row.notebook]["values"]
+            ok, why = R.chapter_plausible(row, values)
+            assert ok, f"{profile}: {why}"
+            value, base = row.ours(values)
+            assert value > row.published, f"{profile}: {row.name} no debería igualar lo publicado con este presupuesto"
+
+
+def _values(row, value, base):
+    out = {row.key: row.sign * value}
+    if isinstance(row.baseline, str):
+        out[row.baseline] = row.sign * base
+    return out
+
+
+@pytest.mark.parametrize("row", R.CHAPTER_ROWS, ids=lambda r: r.name)
+def test_chapter_plausible_can_fail(row):
+    base = row.baseline if isinstance(row.baseline, float) else row.published + 40.0
+    mid = (row.published + base) / 2
+    assert R.chapter_plausible(row, _values(row, mid, base))[0]
+    too_good = row.published - row.below - 0.01
+    ok, why = R.chapter_plausible(row, _values(row, too_good, base))
+    assert not ok and "mejora lo publicado" in why
+    ok, why = R.chapter_plausible(row, _values(row, base + 0.01, base))
+    assert not ok and "no mejora su referencia" in why
+    ok, why = R.chapter_plausible(row, _values(row, math.nan, base))
+    assert not ok and "no finitas" in why
+    with pytest.raises(ValueError, match="no trae"):
+        R.chapter_plausible(row, {})
+
+
+def test_chapter_row_validation_and_protocol():
+    row = R.CHAPTER_ROWS[0]
+    with pytest.raises(ValueError, match="Magnitud desconocida"):
+        replace(row, metric="bpd")
+    with pytest.raises(ValueError, match="sign"):
+        replace(row, sign=2.0)
+    with pytest.raises(ValueError, match="quoted_by"):
+        replace(row, confirmed=False, quoted_by="")
+    with pytest.raises(ValueError, match="baseline"):
+        replace(row, baseline=None)
+    by_metric = {r.metric: r for r in R.CHAPTER_ROWS}
+    full = PROFILES["full"]
+    assert f"k = {full.k_is}" in R.chapter_protocol(by_metric["nll"], full)
+    assert "k =" not in R.chapter_protocol(by_metric["error"], full)
+    assert "10000 imágenes de prueba" in R.chapter_protocol(by_metric["error"], full)   # toda la prueba
+    assert f"{PROFILES['fast'].epochs} pasadas" in R.chapter_protocol(row, PROFILES["fast"])

@@ -242,6 +242,108 @@ def recorded_plausible(result: dict, row: Row, ceiling: float) -> tuple[bool, st
     return plausible(result["value"], row, "full" if at_paper_budget else "reducido", ceiling=ceiling)
 
 
+# --- las filas del capítulo 3: las mide el cuaderno de cada capítulo ------------------------------------------
+CHAPTER_METRICS = {"ncll": "-log p(ocultos | visible) (muestreo de importancia)", "nll": METRICS["nll"],
+                   "error": "error de clasificación en la prueba (%)"}
+
+
+@dataclass(frozen=True)
+class ChapterRow:
+    """Una cifra publicada de un modelo del capítulo 3 frente a la que mide el cuaderno de su capítulo.
+
+    Esta tabla no vuelve a entrenar esos modelos: lee la cifra que el cuaderno pega en su texto (``key``) en el
+    registro del libro de cada perfil (:mod:`vaebook_lib.experiments.record`), que guarda también su máquina y su
+    commit. Nuestra cifra es ``sign`` por el valor pegado (una log-verosimilitud se pega con su signo). La fila la
+    juzga :func:`chapter_plausible`: ni mejor que lo publicado más allá de ``below``, ni peor que su referencia
+    ``baseline`` (otra cifra pegada por el mismo cuaderno o un valor fijo, como el azar)."""
+
+    name: str
+    notebook: str                 # el cuaderno que la mide, como lo nombra el registro
+    key: str                      # la cifra que ese cuaderno pega
+    metric: str                   # una de CHAPTER_METRICS (menos es mejor en todas)
+    published: float
+    source: str                   # clave bibliográfica de la cifra publicada
+    where: str
+    their_protocol: str
+    differences: str              # en qué se aparta el nuestro, además del presupuesto
+    baseline: str | float         # la referencia que hay que mejorar
+    baseline_name: str
+    eval_images: str = "n_eval"   # el campo del perfil con las imágenes de prueba con que se mide
+    sign: float = 1.0
+    below: float = 1.5
+    confirmed: bool = True        # False: cifra tomada de trabajos que la citan o la reproducen
+    quoted_by: str = ""           # con confirmed=False, la clave bibliográfica de donde se tomó
+
+    def __post_init__(self):
+        if self.metric not in CHAPTER_METRICS:
+            raise ValueError(f"Magnitud desconocida {self.metric!r}; use una de {tuple(CHAPTER_METRICS)}.")
+        if self.sign not in (1.0, -1.0):
+            raise ValueError(f"sign debe ser 1 o -1 (se dio {self.sign}).")
+        if not self.confirmed and not self.quoted_by:
+            raise ValueError(f"{self.name}: una cifra no contrastada debe decir de dónde se tomó (quoted_by).")
+        if not isinstance(self.baseline, (str, int, float)) or isinstance(self.baseline, bool):
+            raise ValueError("baseline debe ser el nombre de una cifra del cuaderno o un número.")
+
+    def ours(self, values: dict) -> tuple[float, float]:
+        """(nuestra cifra, la de la referencia) a partir de las cifras que pegó el cuaderno."""
+        missing = [k for k in (self.key, self.baseline) if isinstance(k, str) and k not in values]
+        if missing:
+            raise ValueError(f"{self.name}: el registro de {self.notebook} no trae {missing}; vuelva a grabarlo.")
+        base = self.sign * values[self.baseline] if isinstance(self.baseline, str) else float(self.baseline)
+        return self.sign * values[self.key], base
+
+
+CHAPTER_ROWS: tuple[ChapterRow, ...] = (
+    ChapterRow("CVAE, un cuadrante visible", "book/03_extensiones/02_cvae.ipynb", "cll_cvae", "ncll", 71.8,
+               "pyro_cvae", "tabla final (CVAE, 1 cuadrante; la red determinista da 100,4)",
+               "reproducción del experimento de Sohn et al. en Pyro: se ve el cuadrante inferior izquierdo; "
+               "perceptrones de 500 unidades, z de 200 dimensiones, Adam 1e-3, 50 pasadas con parada temprana, "
+               "objetivo en gris y estimación por Monte Carlo sobre las 10 000 imágenes de prueba",
+               "no es la cifra del artículo (no hemos podido contrastar su tabla 1); una capa oculta de 400 y z de 20 "
+               "dimensiones; nuestros píxeles ocultos son "
+               "binarios y la estimación usa la red de reconocimiento como propuesta, así que la magnitud se parece "
+               "pero no es la misma", "cll_base", "red determinista del mismo cuaderno", sign=-1.0, below=10.0,
+               confirmed=False, quoted_by="pyro_cvae"),
+    ChapterRow("ADGM, 100 etiquetas", "book/03_extensiones/03_adgm.ipynb", "err_adgm", "error", 0.96, "maaloe2016",
+               "MNIST con 100 etiquetas (0,96 ± 0,02 %)",
+               "100 etiquetas (10 por clase); perceptrones 500-500, a y z de 100 dimensiones, Adam 3e-4, "
+               "1000 pasadas, entropía cruzada de los etiquetados con peso 0,1 N/N_l",
+               "una capa oculta de 400 y a y z de 20 dimensiones, y pocas pasadas frente a 1000; el cuaderno mide "
+               "que, con este presupuesto, el clasificador memoriza las 100 etiquetas", 90.0, "el azar (10 clases)",
+               eval_images="n_test", below=0.5, confirmed=False, quoted_by="badgan_code"),
+    ChapterRow("MIWAE", "book/03_extensiones/01_iwae.ipynb", "nll_miwae", "nll", 84.97, "rainforth2018",
+               "MIWAE con M = 8, K = 8 (84,97 ± 0,10)", IWAE_PROTOCOL,
+               "784-400-20 con ReLU en vez de 784-200-200-50 con tanh; M = 2, K = 2 (las cuatro muestras de la "
+               "IWAE del cuaderno) y el k del perfil al medir",
+               "nll_vae", "VAE del mismo cuaderno", confirmed=False, quoted_by="pythae_repro"),
+)
+
+
+def chapter_plausible(row: ChapterRow, values: dict) -> tuple[bool, str]:
+    """¿Es creíble la cifra de ``row`` que pegó su cuaderno (``values``, las cifras de su entrada del registro)?
+    Ni mejor que lo publicado en más de ``row.below`` (con menos presupuesto sería un error) ni peor que su
+    referencia. Devuelve (sí/no, motivo en español)."""
+    value, base = row.ours(values)
+    if not (math.isfinite(value) and math.isfinite(base)):
+        return False, f"{row.name}: cifras no finitas ({value}, {base})."
+    if value < row.published - row.below:
+        return False, (f"{row.name}: {value:.2f} mejora lo publicado ({row.published}) en más de {row.below}: "
+                       "con menos presupuesto, eso delata un error.")
+    if value >= base:
+        return False, f"{row.name}: {value:.2f} no mejora su referencia, {row.baseline_name} ({base:.2f})."
+    return True, f"{row.name}: {value:.2f}, entre lo publicado ({row.published}) y su referencia ({base:.2f})."
+
+
+def chapter_protocol(row: ChapterRow, profile: Profile) -> str:
+    """Nuestro protocolo para ``row`` con los tamaños de ``profile`` (los que usa el cuaderno de su capítulo)."""
+    p = profile
+    text = f"{p.epochs} pasadas por {p.n_train or 60000} imágenes, lotes de {p.batch_size}, {p.ext_seeds} semillas"
+    n_eval = getattr(p, row.eval_images) or 10000
+    if row.metric in ("ncll", "nll"):
+        return f"{text}; k = {p.k_is} sobre {n_eval} imágenes de prueba"
+    return f"{text}; medido en {n_eval} imágenes de prueba"
+
+
 # --- línea de órdenes ---------------------------------------------------------------------------------------
 def merge_record(old: dict | None, new: dict) -> dict:
     """Funde el registro ``new`` en ``old``: las filas de ``new`` sustituyen a las del mismo nombre, las demás se
