@@ -78,3 +78,19 @@ def test_frechet_interval_brackets_the_sampling_noise():
         frechet_interval(a, b, n_boot=1)
     with pytest.raises(ValueError, match="level"):
         frechet_interval(a, b, n_boot=5, level=1.0)
+
+
+def test_frechet_interval_is_the_bootstrap_of_frechet_distance():
+    # El intervalo valida los rasgos una vez y reutiliza la gaussiana de cada remuestreo; tiene que dar los mismos
+    # percentiles que llamar a frechet_distance sobre cada par remuestreado (los mismos sorteos).
+    import numpy as np
+    from vaebook_lib.metrics import frechet_distance, frechet_interval
+    torch.manual_seed(0)
+    a, b = torch.randn(80, 5), 1.3 * torch.randn(90, 5) + 0.2
+    g = torch.Generator().manual_seed(7)
+    values = [frechet_distance(a[torch.randint(len(a), (len(a),), generator=g)],
+                               b[torch.randint(len(b), (len(b),), generator=g)]) for _ in range(12)]
+    expected = np.quantile(values, [0.05, 0.95])
+    assert frechet_interval(a, b, n_boot=12, seed=7) == pytest.approx(tuple(expected), rel=1e-12)
+    with pytest.raises(ValueError, match="NaN"):
+        frechet_interval(a, torch.full((90, 5), float("nan")), n_boot=3)

@@ -49,18 +49,31 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     el libro la calcula con los rasgos de un clasificador pequeño entrenado con los mismos datos, así que sus
     valores **no** son comparables con las FID publicadas.
     """
-    a = _features(features_a, "features_a")
-    b = _features(features_b, "features_b")
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"Los rasgos deben tener la misma dimensión: {a.shape[1]} y {b.shape[1]}.")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    a, b = _paired(features_a, features_b)
+    return _frechet(_gaussian(a), b)
+
+
+def _gaussian(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Media, covarianza y raíz simétrica de la covarianza de unos rasgos (N, d) ya validados."""
+    cov = np.atleast_2d(np.cov(a, rowvar=False))
+    w, v = linalg.eigh(cov)
+    return a.mean(0), cov, (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def _frechet(gauss_a, b: np.ndarray) -> float:
+    mu_a, cov_a, root_a = gauss_a
+    mu_b, cov_b = b.mean(0), np.atleast_2d(np.cov(b, rowvar=False))
     # Tr (S_a S_b)^{1/2} = Tr (S_a^{1/2} S_b S_a^{1/2})^{1/2}: una matriz simétrica, estable con eigh.
-    w, v = linalg.eigh(cov_a)
-    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     trace_root = np.sqrt(np.clip(linalg.eigvalsh(root_a @ cov_b @ root_a), 0, None)).sum()
     value = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
     return float(max(value, 0.0))
+
+
+def _paired(features_a, features_b, names=("features_a", "features_b")) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _features(features_a, names[0]), _features(features_b, names[1])
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"Los rasgos deben tener la misma dimensión: {a.shape[1]} y {b.shape[1]}.")
+    return a, b
 
 
 def frechet_interval(features_a: torch.Tensor, features_b: torch.Tensor, n_boot: int, level: float = 0.9,
@@ -74,11 +87,12 @@ def frechet_interval(features_a: torch.Tensor, features_b: torch.Tensor, n_boot:
         raise ValueError(f"n_boot debe ser un entero >= 2; se recibió {n_boot!r}.")
     if not 0 < level < 1:
         raise ValueError(f"level debe estar en (0, 1); se recibió {level!r}.")
-    a = torch.as_tensor(_features(features_a, "features_a"))
-    b = torch.as_tensor(_features(features_b, "features_b"))
+    a, b = _paired(features_a, features_b)   # se validan una vez, no en cada remuestreo
     g = torch.Generator().manual_seed(seed)
-    values = [frechet_distance(a[torch.randint(len(a), (len(a),), generator=g)],
-                               b[torch.randint(len(b), (len(b),), generator=g)]) for _ in range(n_boot)]
+    values = []
+    for _ in range(n_boot):
+        ia, ib = (torch.randint(len(v), (len(v),), generator=g).numpy() for v in (a, b))
+        values.append(_frechet(_gaussian(a[ia]), b[ib]))
     lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
@@ -90,9 +104,7 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
     a su k-ésimo vecino. Precisión: fracción de muestras que caen en la variedad de los datos reales (¿son
     realistas?). Exhaustividad: fracción de datos reales que caen en la de las muestras (¿cubren toda la variedad?).
     """
-    a, b = _features(real, "real"), _features(fake, "fake")
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"Los rasgos deben tener la misma dimensión: {a.shape[1]} y {b.shape[1]}.")
+    a, b = _paired(real, fake, ("real", "fake"))
     if not isinstance(k, int) or not 1 <= k < min(len(a), len(b)):
         raise ValueError(f"k debe ser un entero entre 1 y el tamaño del conjunto menor menos 1; se recibió {k!r}.")
     a, b = torch.from_numpy(a), torch.from_numpy(b)
@@ -110,9 +122,10 @@ def _features(x: torch.Tensor, name: str) -> np.ndarray:
     x = torch.as_tensor(x).detach().double().cpu()
     if x.ndim != 2 or len(x) < 2:
         raise ValueError(f"{name} debe tener forma (N, d) con N >= 2; se recibió {tuple(x.shape)}.")
-    if not torch.isfinite(x).all():
+    out = x.numpy()
+    if not np.isfinite(out).all():   # np.isfinite: varias veces más rápido que torch.isfinite en float64
         raise ValueError(f"{name} contiene NaN o valores infinitos.")
-    return x.numpy()
+    return out
 
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5) -> float:
