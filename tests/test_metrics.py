@@ -41,3 +41,47 @@ def test_log_likelihood_is_bad_input():
         log_likelihood_is(m, x, 0)
     with pytest.raises(ValueError, match="log_weights"):
         log_likelihood_is(torch.nn.Linear(2, 2), x, 5)
+
+
+def test_is_chunk_follows_free_memory(monkeypatch):
+    import math
+    from vaebook_lib import metrics
+    m, x = _model()
+    cpu = torch.device("cpu")
+    c = m.config
+    per_sample = 16 * 100 * (math.prod(c.in_shape) + sum(c.hidden) + 2 * c.latent_dim)   # bytes, lote de 100
+    sizes = []
+    for samples in (0, 10, 1000, 10**6):       # memoria libre para tantas muestras (con el margen de 1/4)
+        monkeypatch.setattr(metrics, "free_memory", lambda device, s=samples: 4 * s * per_sample)
+        sizes.append(metrics.is_chunk(m, 100, 5000, cpu))
+    assert sizes == [1, 10, 1000, 5000]        # crece con la memoria, al menos 1 y nunca más de k
+
+
+def test_log_likelihood_is_default_chunk_is_is_chunk(monkeypatch):
+    from vaebook_lib import metrics
+    m, x = _model()
+    import math
+    c = m.config
+    per_sample = 16 * 20 * (math.prod(c.in_shape) + sum(c.hidden) + 2 * c.latent_dim)
+    monkeypatch.setattr(metrics, "free_memory", lambda device: 4 * 7 * per_sample)   # trozos de 7 muestras
+    chunk = metrics.is_chunk(m, 20, 50, torch.device("cpu"))
+    assert chunk == 7
+    torch.manual_seed(3)
+    a = log_likelihood_is(m, x[:20], 50, batch_size=20)
+    torch.manual_seed(3)
+    b = log_likelihood_is(m, x[:20], 50, batch_size=20, chunk=chunk)
+    assert torch.equal(a, b)
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="chunk"):
+            log_likelihood_is(m, x[:5], 10, chunk=bad)
+
+
+def test_is_chunk_without_a_book_config(monkeypatch):
+    from vaebook_lib import metrics
+
+    class Bare:   # solo la interfaz de log_likelihood_is
+        pass
+    monkeypatch.setattr(metrics, "free_memory", lambda device: 4 * 5 * 16 * 10 * (2 * 3))
+    assert metrics.is_chunk(Bare(), 10, 100, torch.device("cpu"), x_dim=3) == 5
+    with pytest.raises(ValueError, match="x_dim"):
+        metrics.is_chunk(Bare(), 10, 100, torch.device("cpu"))
