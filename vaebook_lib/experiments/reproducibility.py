@@ -15,6 +15,10 @@ entrena con MNIST completo, mide con ``k = 5000`` sobre toda la prueba y funde l
 en cada resultado, su propio protocolo (pasadas, k, imágenes). Así una fila cara se graba en otra sesión (o en
 una GPU) sin repetir las demás. El cuaderno lo carga con :func:`load_record` (que valida su forma) y comprueba con
 :func:`plausible` las cifras grabadas y que su propia ejecución, más pequeña, cae en un rango creíble.
+
+Las cifras del capítulo 3 (:data:`CHAPTER_ROWS`: el CVAE al completar cuadrantes, el ADGM con 100 etiquetas, la
+MIWAE) no se entrenan aquí: las mide el cuaderno de cada capítulo y la tabla las lee en los registros del libro de
+cada perfil; :func:`chapter_plausible` las sitúa entre lo publicado y su referencia.
 """
 from __future__ import annotations
 
