@@ -85,3 +85,17 @@ def test_is_chunk_without_a_book_config(monkeypatch):
     assert metrics.is_chunk(Bare(), 10, 100, torch.device("cpu"), x_dim=3) == 5
     with pytest.raises(ValueError, match="x_dim"):
         metrics.is_chunk(Bare(), 10, 100, torch.device("cpu"))
+
+
+def test_is_chunk_when_the_system_does_not_report_memory(monkeypatch):
+    from vaebook_lib import metrics
+    m, x = _model()
+    monkeypatch.setattr(metrics.os, "sysconf_names", {"SC_PHYS_PAGES": 1, "SC_PAGE_SIZE": 2})   # macOS
+    monkeypatch.setattr(metrics.os, "sysconf", lambda name: {"SC_PHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}[name])
+    assert metrics.free_memory(torch.device("cpu")) == 1000 * 4096
+    monkeypatch.setattr(metrics.os, "sysconf_names", {})                                         # Windows
+    assert metrics.free_memory(torch.device("cpu")) is None
+    assert metrics.is_chunk(m, 100, 5000, torch.device("cpu")) == metrics.FIXED_CHUNK
+    assert metrics.is_chunk(m, 100, 64, torch.device("cpu")) == 64
+    with pytest.raises(ValueError, match="vacío"):
+        log_likelihood_is(m, x[:0], 10)

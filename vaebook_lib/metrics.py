@@ -35,6 +35,8 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
                          "estimar.") from None
     home = next(model.parameters()).device
     device = torch.device(device) if device is not None else get_device()
+    if len(x) == 0:
+        raise ValueError("No hay datos: x es un lote vacío.")
     if chunk is None:
         chunk = is_chunk(model, min(batch_size, len(x)), k, device, x_dim=x[0].numel())
     elif not isinstance(chunk, int) or chunk < 1:
@@ -49,11 +51,19 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
     return torch.cat(out)
 
 
-def free_memory(device: torch.device) -> int:
-    """Bytes libres del dispositivo: los de la GPU según CUDA, o la memoria física disponible del sistema."""
+FIXED_CHUNK = 500   # el trozo cuando el sistema no dice cuánta memoria tiene (el de antes de is_chunk)
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes libres del dispositivo: los de la GPU según CUDA, o la memoria física disponible del sistema (en
+    macOS, que no la da, la física total). ``None`` donde el sistema no informa (Windows)."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    names = getattr(os, "sysconf_names", {})
+    for pages in ("SC_AVPHYS_PAGES", "SC_PHYS_PAGES"):
+        if pages in names and "SC_PAGE_SIZE" in names:
+            return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
+    return None
 
 
 def is_chunk(model, batch_size: int, k: int, device: torch.device, x_dim: int | None = None,
@@ -64,7 +74,8 @@ def is_chunk(model, batch_size: int, k: int, device: torch.device, x_dim: int | 
     capa (los logits del decodificador, su log-verosimilitud, las activaciones), en float32. Medido en la CPU con
     la arquitectura de la IWAE (784-200-200-50, lote 100), el pico equivale a menos de dos por capa; se cuentan
     cuatro, con margen. Nunca más de ``k``. Un objeto con ``log_weights`` pero sin la configuración de los modelos
-    del libro cuenta el doble de la dimensión del dato, ``x_dim``."""
+    del libro cuenta el doble de la dimensión del dato, ``x_dim``. Si el sistema no dice cuánta memoria tiene,
+    ``FIXED_CHUNK``."""
     c = getattr(model, "config", None)
     if c is not None:
         width = math.prod(c.in_shape) + sum(c.hidden) + 2 * c.latent_dim
@@ -72,8 +83,11 @@ def is_chunk(model, batch_size: int, k: int, device: torch.device, x_dim: int | 
         width = 2 * x_dim
     else:
         raise ValueError("is_chunk necesita la configuración del modelo o la dimensión del dato (x_dim).")
+    free = free_memory(device)
+    if free is None:
+        return min(k, FIXED_CHUNK)
     per_sample = 4 * 4 * batch_size * width
-    return min(k, max(1, int(fraction * free_memory(device)) // per_sample))
+    return min(k, max(1, int(fraction * free) // per_sample))
 
 
 def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
