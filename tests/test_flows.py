@@ -6,7 +6,7 @@ import torch
 from torch.func import jacrev
 
 from vaebook_lib.flows import (MADE, FlowDensity, IAFStep, PlanarFlow, RadialFlow, energy, fit_reverse_kl,
-                               log_partition_2d, planar, planar_u_hat, radial, reverse_kl)
+                               log_partition_2d, planar, planar_chain, planar_u_hat, radial, reverse_kl)
 
 
 def autograd_logdet(f, z):
@@ -53,6 +53,45 @@ def test_planar_u_hat_enforces_invertibility():
     z = torch.randn(100, 5, dtype=torch.float64) * 3
     _, log_det = planar(z, u, w, torch.zeros(100, 1, dtype=torch.float64))
     assert torch.isfinite(log_det).all()
+
+
+def test_planar_chain_is_k_planar_steps_in_order():
+    """planar_chain hace lo mismo que aplicar planar paso a paso (valores y gradientes), con parámetros por punto
+    que difunden sobre las muestras, y su log|det| es el del jacobiano de la composición."""
+    torch.manual_seed(0)
+    S, B, K, D = 3, 4, 6, 5
+    z0 = torch.randn(S, B, D, dtype=torch.float64, requires_grad=True)
+    u, w = (torch.randn(B, K, D, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    b = torch.randn(B, K, 1, dtype=torch.float64, requires_grad=True)
+    z, log_det = planar_chain(z0, u, w, b)
+    ref, ref_ld = z0, torch.zeros(S, B, dtype=torch.float64)
+    for k in range(K):
+        ref, ld = planar(ref, u[:, k], w[:, k], b[:, k])
+        ref_ld = ref_ld + ld
+    assert z.shape == (S, B, D) and log_det.shape == (S, B)
+    assert torch.allclose(z, ref) and torch.allclose(log_det, ref_ld)
+    grads = torch.autograd.grad((z.sin().sum() + log_det.sum()), (z0, u, w, b))
+    ref_grads = torch.autograd.grad((ref.sin().sum() + ref_ld.sum()), (z0, u, w, b))
+    for g, r in zip(grads, ref_grads):
+        assert torch.allclose(g, r)
+    # el orden importa: invertir los pasos da otra transformación
+    assert not torch.allclose(planar_chain(z0, u.flip(1), w.flip(1), b.flip(1))[0], z)
+    # log|det| frente al jacobiano de autograd, para un punto con sus propios parámetros
+    f = lambda v: planar_chain(v, u[0].detach(), w[0].detach(), b[0].detach())[0]
+    J = jacrev(f)(z0[0, 0].detach())
+    assert torch.allclose(planar_chain(z0[0, 0].detach(), u[0], w[0], b[0])[1], torch.linalg.slogdet(J)[1])
+
+
+def test_planar_chain_edge_cases_and_bad_shapes():
+    z = torch.randn(7, 3)
+    z_out, log_det = planar_chain(z, torch.zeros(7, 0, 3), torch.zeros(7, 0, 3), torch.zeros(7, 0, 1))
+    assert torch.equal(z_out, z) and torch.equal(log_det, torch.zeros(7))      # K = 0: la identidad
+    with pytest.raises(ValueError, match="forma"):
+        planar_chain(z, torch.zeros(7, 2, 3), torch.zeros(7, 2, 4), torch.zeros(7, 2, 1))
+    with pytest.raises(ValueError, match="forma"):
+        planar_chain(z, torch.zeros(7, 2, 3), torch.zeros(7, 2, 3), torch.zeros(7, 2))
+    with pytest.raises(ValueError, match="forma"):
+        planar_chain(z, torch.zeros(3), torch.zeros(3), torch.zeros(1))
 
 
 def test_radial_beta_constraint():

@@ -49,6 +49,34 @@ def planar(z: torch.Tensor, u: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -
     return z + u_hat * h, log_det
 
 
+def planar_chain(z: torch.Tensor, u: torch.Tensor, w: torch.Tensor, b: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """K flujos planares seguidos, con los parámetros apilados en la penúltima dimensión: ``u``, ``w``:
+    (..., K, D) y ``b``: (..., K, 1). Devuelve z_K y la suma de los K log|det|.
+
+    Hace lo mismo que aplicar :func:`planar` K veces (prueba), con menos operaciones en el bucle, que es lo que
+    cuesta en CPU con K grande: u_hat y w^T u_hat (igual a m(w^T u)) no dependen de z y se calculan para los K
+    pasos a la vez; dentro del bucle solo queda h_k = tanh(w_k^T z + b_k) y z + u_hat_k h_k. Como
+    u_hat^T psi = (1 - h^2) w^T u_hat, los K log|det| salen de las h guardadas con una sola operación al final.
+    """
+    if u.ndim < 2 or u.shape != w.shape or b.shape != (*u.shape[:-1], 1):
+        raise ValueError("u y w deben tener forma (..., K, D) y b (..., K, 1); se recibieron "
+                         f"{tuple(u.shape)}, {tuple(w.shape)} y {tuple(b.shape)}.")
+    u_hat = planar_u_hat(u, w)
+    wu_hat = (w * u_hat).sum(-1)                                          # (..., K)
+    hs = []
+    # ``unbind``: los K trozos con una sola copia hacia atrás (un corte por paso rellenaría de ceros un
+    # gradiente del tamaño de todos los parámetros en cada uno).
+    for u_k, w_k, b_k in zip(u_hat.unbind(-2), w.unbind(-2), b.unbind(-2)):
+        h = torch.tanh((w_k * z).sum(-1, keepdim=True) + b_k)
+        z = z + u_k * h
+        hs.append(h)
+    if not hs:
+        return z, torch.zeros(torch.broadcast_shapes(z.shape[:-1], u.shape[:-2]), dtype=z.dtype, device=z.device)
+    h = torch.cat(hs, -1)                                                 # (..., K)
+    return z, torch.log((1 + (1 - h * h) * wu_hat).abs() + 1e-8).sum(-1)
+
+
 def radial(z: torch.Tensor, z0: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flujo radial f(z) = z + beta_hat h(alpha, r)(z - z0), h = 1/(alpha + r), r = ||z - z0|| (ec. 14).

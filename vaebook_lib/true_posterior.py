@@ -24,7 +24,7 @@ from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 from .config import flush_denormals
-from .flows import MADE, planar
+from .flows import MADE, planar_chain
 from .models.base import evaluating
 
 FAMILIES = ("diagonal", "full", "planar", "iaf")
@@ -177,10 +177,9 @@ class PerImageQ(nn.Module):
             return z, MultivariateNormal(self.loc, scale_tril=L).log_prob(z)
         z = self.loc + sigma * eps
         log_q = self.base().log_prob(z)
-        if self.family == "planar":
-            for k in range(self.flow_length):
-                z, log_det = planar(z, self.u[k], self.w[k], self.b[k])
-                log_q = log_q - log_det
+        if self.family == "planar":                                           # parámetros (K, B, ·) -> (B, K, ·)
+            z, log_det = planar_chain(z, self.u.movedim(0, -2), self.w.movedim(0, -2), self.b.movedim(0, -2))
+            log_q = log_q - log_det
         elif self.family == "iaf":
             for k in range(self.flow_length):
                 if k % 2 == 1:                                                     # se alterna el orden

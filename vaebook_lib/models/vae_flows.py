@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from ..flows import IAFStep, planar
+from ..flows import IAFStep, planar_chain
 from ..nets import Decoder, Encoder
 from .base import POSITIVE, Model, ModelConfig, Range, gaussian_from_params
 from .vae import GaussianEncoderMixin, VAEOutput, elbo_output
@@ -95,16 +95,9 @@ class VAEPlanar(FlowVAE):
 
     def flow(self, z0, extra):
         d, steps = self.config.latent_dim, self.config.flow_length
-        log_det = torch.zeros(z0.shape[:-1], device=z0.device)
-        z = z0
-        # (u_k, w_k, b_k) de cada x, separados de una vez: un corte por paso haría que la retropropagación
-        # rellenara de ceros un gradiente del tamaño de ``extra`` en cada uno (K² en memoria; con K = 80, la mitad
-        # del paso de entrenamiento). ``unbind`` devuelve los K trozos con una sola copia hacia atrás.
+        # (u_k, w_k, b_k) de cada x, en la penúltima dimensión: los K pasos, con planar_chain.
         u, w, b = extra.reshape(*extra.shape[:-1], steps, 2 * d + 1).split((d, d, 1), dim=-1)
-        for u_k, w_k, b_k in zip(u.unbind(-2), w.unbind(-2), b.unbind(-2)):
-            z, ld = planar(z, u_k, w_k, b_k)
-            log_det = log_det + ld
-        return z, log_det
+        return planar_chain(z0, u, w, b)
 
 
 @dataclass
