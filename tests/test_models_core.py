@@ -130,6 +130,19 @@ def test_ae_loss_is_sum_of_squares_over_pixels():
     assert out.z.shape == (5, 3)
 
 
+def test_identity_output_ae_accepts_any_finite_values_and_rejects_the_rest():
+    """Con salida «identity» la entrada no tiene que estar en [0, 1], pero sí ser finita y tener la forma."""
+    ae = AE(in_shape=(1, 2, 3), latent_dim=2, hidden=(4,), output="identity")
+    ae(torch.randn(5, 1, 2, 3) * 100)                                       # negativos y grandes: valen
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        x = torch.randn(5, 1, 2, 3)
+        x[3, 0, 1, 2] = bad
+        with pytest.raises(ValueError, match="finitos"):
+            ae(x)
+    with pytest.raises(ValueError, match="forma"):
+        ae(torch.randn(5, 1, 3, 2))
+
+
 def test_linear_autoencoder_reaches_pca_error():
     """Un AE lineal óptimo abarca el subespacio principal: su error iguala al de PCA de rango k."""
     torch.manual_seed(0)

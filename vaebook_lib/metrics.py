@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import torch
-from scipy import linalg
 
 from .config import flush_denormals, get_device
 from .data.batches import batches
@@ -103,12 +102,16 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
 
 def _gaussian(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Media, covarianza y raíz simétrica de la covarianza de unos rasgos (N, d) ya validados."""
+    from scipy import linalg   # aquí: importar SciPy cuesta 0,4 s a cada cuaderno, y solo Fréchet lo usa
+
     cov = np.atleast_2d(np.cov(a, rowvar=False))
     w, v = linalg.eigh(cov)
     return a.mean(0), cov, (v * np.sqrt(np.clip(w, 0, None))) @ v.T
 
 
 def _frechet(gauss_a, b: np.ndarray) -> float:
+    from scipy import linalg
+
     mu_a, cov_a, root_a = gauss_a
     mu_b, cov_b = b.mean(0), np.atleast_2d(np.cov(b, rowvar=False))
     # Tr (S_a S_b)^{1/2} = Tr (S_a^{1/2} S_b S_a^{1/2})^{1/2}: una matriz simétrica, estable con eigh.
