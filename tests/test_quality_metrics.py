@@ -80,6 +80,34 @@ def test_frechet_interval_brackets_the_sampling_noise():
         frechet_interval(a, b, n_boot=5, level=1.0)
 
 
+def test_frechet_interval_reuses_the_reference_only_when_its_draws_would_repeat():
+    """La gaussiana de cada remuestreo de features_a se guarda y se reutiliza: con otro features_b, la misma
+    semilla y el mismo tamaño, el resultado es el del bootstrap completo; con otro contenido de features_a, otra
+    semilla o otro tamaño de features_b (los sorteos cambian), se calcula de nuevo."""
+    import numpy as np
+    from vaebook_lib import metrics
+    from vaebook_lib.metrics import frechet_distance, frechet_interval
+
+    def bootstrap(a, b, n_boot, seed):
+        g = torch.Generator().manual_seed(seed)
+        values = [frechet_distance(a[torch.randint(len(a), (len(a),), generator=g)],
+                                   b[torch.randint(len(b), (len(b),), generator=g)]) for _ in range(n_boot)]
+        return tuple(np.quantile(values, [0.05, 0.95]))
+
+    torch.manual_seed(0)
+    a = torch.randn(60, 4)
+    a2 = a.clone()
+    a2[5, 2] += 0.5                                   # mismo tamaño, otro contenido
+    cases = [(a, torch.randn(70, 4) + 0.5, 0), (a, 2 * torch.randn(70, 4), 0), (a2, torch.randn(70, 4), 0),
+             (a2, torch.randn(70, 4), 3), (a2, torch.randn(50, 4), 3)]
+    keys = []
+    for fa, fb, seed in cases:
+        assert frechet_interval(fa, fb, n_boot=9, seed=seed) == pytest.approx(bootstrap(fa, fb, 9, seed), rel=1e-12)
+        assert len(metrics._REFERENCE) == 1
+        keys.append(next(iter(metrics._REFERENCE)))
+    assert keys[0] == keys[1] and len(set(keys)) == 4   # solo el segundo caso reutiliza
+
+
 def test_frechet_interval_is_the_bootstrap_of_frechet_distance():
     # El intervalo valida los rasgos una vez y reutiliza la gaussiana de cada remuestreo; tiene que dar los mismos
     # percentiles que llamar a frechet_distance sobre cada par remuestreado (los mismos sorteos).

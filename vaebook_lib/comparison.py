@@ -204,8 +204,10 @@ def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, b
         raise ValueError(f"seeds debe ser una lista no vacía de enteros no negativos; se recibió {seeds!r}.")
     results = []
     dfc_net = dfc_feature_net(train) if "dfcvae" in keys else None   # no es la red del evaluador
-    for key in keys:
-        for seed in seeds:
+    # Semilla a semilla: con una semilla, todos los modelos se comparan con los mismos rasgos reales, y el
+    # intervalo de Fréchet reutiliza sus remuestreos (metrics._bootstrap_reference guarda los últimos).
+    for seed in seeds:
+        for key in keys:
             model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed,
                           feature_net=dfc_net)
             # el tiempo es el del entrenamiento, guardado en el historial: también cuando viene de la caché
@@ -215,7 +217,8 @@ def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, b
                             n_boot=n_boot, seed=seed)
             result.seconds = history.seconds
             results.append(result)
-    return results
+    order = {key: i for i, key in enumerate(keys)}
+    return sorted(results, key=lambda r: order[r.key])   # estable: modelo a modelo, cada uno con sus semillas en orden
 
 
 def by_model(results: list[Result]) -> dict[str, list[Result]]:
