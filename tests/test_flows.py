@@ -141,8 +141,7 @@ def test_reverse_kl_fit_lowers_free_energy_and_bounds_log_z():
 
 
 def test_reverse_kl_fit_is_plain_adam_on_the_annealed_free_energy():
-    """El bucle de fit_reverse_kl, a mano con torch.optim.Adam sin fusionar: la misma traza (el Adam fusionado
-    solo puede diferir en el último bit)."""
+    """El bucle de fit_reverse_kl, a mano con torch.optim.Adam sin fusionar: la misma traza."""
     def make():
         torch.manual_seed(0)
         return FlowDensity(2, [PlanarFlow(2) for _ in range(3)])
