@@ -110,6 +110,16 @@ def test_in_unit_interval_catches_every_bad_value_in_one_pass():
         assert not in_unit_interval(y), bad
 
 
+def test_all_finite_catches_nan_and_both_infinities_in_one_pass():
+    from vaebook_lib.data.checks import all_finite
+    x = torch.randn(64, 784) * 1e30
+    assert all_finite(x) and all_finite(torch.empty(0, 3)) and all_finite(torch.arange(5))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        y = x.clone()
+        y[17, 300] = bad
+        assert not all_finite(y), bad
+
+
 def test_binary_images_with_signed_zero_pass():
     VAE(latent_dim=2, hidden=(8,))(torch.tensor([-0.0, 1.0]).repeat(2, 392).view(2, 1, 28, 28))
 

@@ -20,6 +20,15 @@ def in_unit_interval(x: torch.Tensor) -> bool:
     return bool((lo >= 0) & (hi <= 1))
 
 
+def all_finite(x: torch.Tensor) -> bool:
+    """¿Ningún NaN ni infinito en ``x``? Con la misma reducción que :func:`in_unit_interval`: con un NaN o un
+    infinito, el mínimo o el máximo dejan de ser finitos. Los enteros (y un tensor vacío) siempre lo son."""
+    if not x.numel() or not x.is_floating_point():
+        return True
+    lo, hi = x.aminmax()
+    return bool(torch.isfinite(lo) & torch.isfinite(hi))
+
+
 def check_images(x: torch.Tensor, shape: tuple[int, ...], binary: bool = False, name: str = "x") -> None:
     """Comprueba la forma, la ausencia de NaN/inf y el rango [0, 1] (o {0, 1}) de un lote de imágenes.
 

@@ -1,11 +1,11 @@
 """Autocodificador determinista: x -> E_phi(x) = z -> D_theta(z), entrenado por mínimos cuadrados."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
+from ..data.checks import all_finite
 from ..nets import Decoder, Encoder
 from .base import Model, ModelConfig, Output
 
@@ -36,10 +36,8 @@ class AE(Model):
             super().check_input(x)
             return
         self.check_batch(x)
-        # la forma primero (no lee los datos); luego una sola reducción: con un NaN o un infinito, el mínimo
-        # o el máximo dejan de ser finitos
-        if tuple(x.shape[1:]) != self.config.in_shape or (
-                x.is_floating_point() and not all(map(math.isfinite, torch.aminmax(x)))):
+        # la forma primero (no lee los datos); luego una sola reducción
+        if tuple(x.shape[1:]) != self.config.in_shape or not all_finite(x):
             raise ValueError(f"x debe tener forma (lote, {self.config.in_shape}) y valores finitos.")
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
