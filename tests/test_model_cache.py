@@ -46,6 +46,7 @@ def test_a_hit_restores_weights_buffers_and_history_without_training(cache):
         assert torch.equal(a, b), k
     assert dict(h1.val) == dict(h2.val) and dict(h1.train) == dict(h2.train) and h1.examples == h2.examples
     assert not second.training
+    assert h2.lr == h1.lr == [ARGS["lr"]] * ARGS["epochs"]
     torch.manual_seed(3)
     loss_a = first(x[:8]).loss
     torch.manual_seed(3)
@@ -69,14 +70,14 @@ def test_a_hit_leaves_the_random_generators_as_training_left_them(cache):
     assert after_fit[2] == after_hit[2]
 
 
-@pytest.mark.parametrize("change", ["lr", "epochs", "seed", "data", "init", "config", "val"])
+@pytest.mark.parametrize("change", ["lr", "lr_final", "epochs", "seed", "data", "init", "config", "val"])
 def test_anything_that_changes_the_result_is_a_miss(cache, change):
     folder, calls = cache
     x = data()
     model_cache.fit_cached(build(), x, **ARGS)
     args, model, train, val = dict(ARGS), build(), x, None
-    if change in ("lr", "epochs", "seed"):
-        args[change] = {"lr": 2e-3, "epochs": 1, "seed": 1}[change]
+    if change in ("lr", "lr_final", "epochs", "seed"):
+        args[change] = {"lr": 2e-3, "lr_final": 1e-4, "epochs": 1, "seed": 1}[change]
     elif change == "data":
         train = data(seed=1)
     elif change == "init":
@@ -87,6 +88,13 @@ def test_anything_that_changes_the_result_is_a_miss(cache, change):
         val = x[:16]
     model_cache.fit_cached(model, train, val, **args)
     assert len(calls) == 2 and len(list(folder.glob("*.pt"))) == 2
+
+
+def test_a_decaying_rate_is_stored_with_its_history(cache):
+    x = data()
+    h1 = model_cache.fit_cached(build(), x, **ARGS, lr_final=1e-5)
+    h2 = model_cache.fit_cached(build(), x, **ARGS, lr_final=1e-5)
+    assert len(cache[1]) == 1 and h2.lr == h1.lr == pytest.approx([1e-3, 1e-5])
 
 
 def test_a_change_in_the_library_code_invalidates_the_cache(cache, monkeypatch):

@@ -102,7 +102,7 @@ def test_no_record_is_committed_without_its_provenance():
     rec = R.load_record()
     if rec is not None:   # si el repositorio trae un registro, es de una ejecución completa y dice cuál
         assert rec["protocol"]["profile"] == "full" and rec["command"].startswith("VAEBOOK_PROFILE=full")
-        assert {r["name"] for r in rec["results"]} <= {r.name for r in R.ROWS}
+        assert {r["name"] for r in rec["results"]} <= {r.name for r in R.ROWS} | {R.TARGET.name}
 
 
 @needs_mnist
@@ -126,6 +126,13 @@ def test_main_writes_a_record(tmp_path, monkeypatch):
     assert by_name["VAE"]["protocol"]["epochs"] == 1 and "--epochs 2" in by_name["IWAE, k = 5"]["command"]
     rec = R.main(["--out", str(tmp_path / "r.json"), "--rows", "VAE", "--replace"])
     assert [r["name"] for r in rec["results"]] == ["VAE"]
+    # El objetivo de calidad: su propio entrenamiento (lote, tasa que baja), fundido detrás de las filas.
+    rec = R.main(["--out", str(tmp_path / "r.json"), "--target"])
+    assert [r["name"] for r in rec["results"]] == ["VAE", R.TARGET.name]
+    target = rec["results"][1]["protocol"]
+    assert (target["epochs"], target["batch_size"], target["lr"], target["lr_final"]) == (
+        R.TARGET.epochs, R.TARGET.batch_size, R.TARGET.lr, R.TARGET.lr_final)
+    assert target["n_train"] == 64 and rec["results"][0]["protocol"]["lr_final"] is None
 
 
 def test_merge_record_replaces_rows_by_name_in_table_order():
@@ -149,6 +156,26 @@ def test_run_row_measures_what_the_row_says():
     row_elbo = next(r for r in R.ROWS if r.metric == "neg_elbo")
     out = R.run_row(row_elbo, proto, x, x[:32], progress=False)
     assert out["value"] == out["neg_elbo"]
+
+
+def test_the_target_is_a_plain_mlp_vae_with_its_own_training():
+    t = R.TARGET
+    model = R.build(t)
+    assert type(model) is MODELS["vae"] and model.config.hidden == (500, 500) and model.config.latent_dim == 50
+    assert t.metric == "nll" and t.goal == 88.0 and t.epochs == 100 and t.lr_final < t.lr
+    proto = t.protocol(R.record_protocol(PROFILES["full"]))
+    assert (proto.epochs, proto.batch_size, proto.lr_final) == (100, 100, 1e-4)
+    assert (proto.n_train, proto.k_is, proto.n_eval) == (None, 5000, 10000)   # la medida de los artículos
+
+
+def test_a_recorded_run_uses_all_of_mnist_even_if_the_notebook_does_not():
+    full = PROFILES["full"]
+    assert R.protocol(full).n_train is not None                 # el cuaderno del perfil completo usa menos
+    rec = R.record_protocol(full, epochs=7)
+    assert (rec.n_train, rec.epochs, rec.k_is, rec.n_eval, rec.batch_size) == (None, 7, R.RECORD_K,
+                                                                               R.RECORD_N_EVAL, R.BATCH_SIZE)
+    fast = R.record_protocol(PROFILES["fast"], k=3)
+    assert (fast.n_train, fast.k_is) == (PROFILES["fast"].repro_n_train, 3)
 
 
 def test_a_recorded_row_is_judged_by_its_own_budget():

@@ -117,6 +117,40 @@ def test_non_finite_or_non_positive_lr_is_refused(lr):
         fit(small_vae(), toy_images(32), epochs=1, lr=lr, progress=False)
 
 
+def test_lr_final_decays_the_rate_exponentially_from_lr_to_lr_final():
+    data = toy_images(64)
+    h = fit(small_vae(), data, epochs=4, batch_size=32, lr=1e-2, lr_final=1e-4, progress=False)
+    ratio = 1e-2 ** (1 / 3)                                   # (lr_final / lr) ** (1 / (epochs - 1))
+    assert h.lr == pytest.approx([1e-2, 1e-2 * ratio, 1e-2 * ratio ** 2, 1e-4], rel=1e-9)
+    assert fit(small_vae(), data, epochs=3, batch_size=32, lr=1e-2, progress=False).lr == [1e-2] * 3
+    assert fit(small_vae(), data, epochs=1, lr=1e-2, lr_final=1e-4, progress=False).lr == [1e-2]
+
+
+def test_lr_final_equal_to_lr_is_the_constant_rate_and_a_lower_one_changes_training():
+    data = toy_images(64)
+    runs = {}
+    for name, lr_final in (("constante", None), ("igual", 3e-3), ("baja", 3e-5)):
+        torch.manual_seed(0)
+        model = small_vae()
+        fit(model, data, epochs=3, batch_size=32, lr=3e-3, lr_final=lr_final, progress=False)
+        runs[name] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert torch.equal(runs["constante"], runs["igual"])
+    assert not torch.allclose(runs["constante"], runs["baja"])
+
+
+@pytest.mark.parametrize("lr_final", [float("inf"), float("nan"), -1e-3, 0.0, "1e-3", True])
+def test_bad_lr_final_is_refused(lr_final):
+    with pytest.raises(ValueError, match="lr_final debe ser un número positivo y finito"):
+        fit(small_vae(), toy_images(32), epochs=2, lr_final=lr_final, progress=False)
+
+
+def test_lr_final_with_an_own_optimizer_is_refused():
+    model = small_vae()
+    with pytest.raises(ValueError, match="optimizador propio"):
+        fit(model, toy_images(32), epochs=2, lr_final=1e-4, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            progress=False)
+
+
 def test_weights_broken_by_the_last_step_stop_training():
     """Un solo paso con una tasa enorme (finita): la pérdida antes del paso es finita, los pesos después no."""
     model = small_vae()

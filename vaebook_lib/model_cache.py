@@ -92,7 +92,7 @@ def fingerprint(model: Model, data, val=None, **fit_args) -> str:
 def _history_to_dict(history: History) -> dict:
     return {"train": {k: list(v) for k, v in history.train.items()},
             "val": {k: list(v) for k, v in history.val.items()},
-            "seconds": float(history.seconds), "examples": int(history.examples)}
+            "seconds": float(history.seconds), "examples": int(history.examples), "lr": list(history.lr)}
 
 
 def _history_from_dict(blob: dict) -> History:
@@ -101,6 +101,7 @@ def _history_from_dict(blob: dict) -> History:
         for k, v in blob[part].items():
             getattr(history, part)[k] = [float(a) for a in v]
     history.seconds, history.examples = float(blob["seconds"]), int(blob["examples"])
+    history.lr = [float(a) for a in blob.get("lr", [])]
     return history
 
 
@@ -151,7 +152,8 @@ def _write(path: Path, blob: dict) -> None:
 
 
 def fit_cached(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr: float = 1e-3,
-               seed: int = 0, binarize: bool = False, progress: bool | None = None, **kwargs) -> History:
+               seed: int = 0, binarize: bool = False, progress: bool | None = None, lr_final: float | None = None,
+               **kwargs) -> History:
     """Como :func:`vaebook_lib.fit`, pero toma el resultado de la caché si el mismo entrenamiento ya se hizo.
 
     Tras un acierto, ``model`` queda exactamente como lo habría dejado ``fit`` (pesos y buffers, en modo ``eval``,
@@ -164,6 +166,8 @@ def fit_cached(model: Model, data, val=None, *, epochs: int, batch_size: int = 1
             raise ValueError(f"fit_cached no admite {name}: sus efectos no se pueden reconstruir desde la caché; "
                              "use fit.")
     fit_args = dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=binarize)
+    if lr_final is not None:   # solo si se usa: las huellas de los entrenamientos con tasa constante no cambian
+        fit_args["lr_final"] = lr_final
     folder = directory()
     if folder is None:
         return fit(model, data, val, progress=progress, **fit_args, **kwargs)

@@ -31,6 +31,7 @@ class History:
     val: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     seconds: float = 0.0
     examples: int = 0
+    lr: list[float] = field(default_factory=list)   # la tasa de aprendizaje de cada época
 
     @property
     def epochs(self) -> int:
@@ -115,7 +116,7 @@ class NonFiniteCheck:
 def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
         binarize: bool = False, device: str | torch.device | None = None,
         optimizer: torch.optim.Optimizer | None = None, callbacks: Sequence[Callback] = (),
-        progress: bool | None = None, desc: str | None = None) -> History:
+        progress: bool | None = None, desc: str | None = None, lr_final: float | None = None) -> History:
     """Entrena ``model`` y devuelve su :class:`History`.
 
     - ``data``/``val``: ``ImageData``, un tensor ``x`` o un par ``(x, y)``; las etiquetas se pasan al modelo.
@@ -124,13 +125,17 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     - La validación usa exactamente el mismo objetivo que el entrenamiento, en modo ``eval`` y sin gradiente.
     - Cada ``callback(epoch, history, model)`` se llama al final de cada época; si devuelve ``True`` se para.
     - El optimizador por defecto es Adam (fusionado donde PyTorch lo ofrece).
+    - ``lr_final``: la tasa baja de ``lr`` a ``lr_final`` de forma exponencial, época a época
+      (``torch.optim.lr_scheduler.ExponentialLR``): la época e (desde 0) usa lr·(lr_final/lr)^(e/(epochs-1)), así
+      que la primera usa ``lr`` y la última ``lr_final``. Sin ella, la tasa es constante. ``history.lr`` guarda la
+      tasa de cada época.
     - Lanzado con ``torchrun --nproc_per_node=N``, el mismo bucle entrena con ``DistributedDataParallel``
       (ver :mod:`vaebook_lib.distributed`): ``batch_size`` es el lote de cada proceso, el historial suma todos
       los procesos y solo el proceso 0 muestra el progreso. Sin ``torchrun`` no cambia nada.
     - Se entrena en ``device`` (CUDA si la hay) y al terminar el modelo vuelve al dispositivo en el que estaba
       (la CPU, normalmente), en modo ``eval``: las celdas siguientes de un cuaderno funcionan igual con o sin GPU.
     """
-    _check_arguments(epochs, batch_size, lr)
+    _check_arguments(epochs, batch_size, lr, lr_final, optimizer)
     x, y = _as_tensors(data)
     if len(x) == 0:
         raise ValueError("No hay datos de entrenamiento.")
@@ -144,6 +149,7 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     validation = _validation_set(val, binarize, seed, ctx) if val is not None else None
     if optimizer is None:
         optimizer = _default_optimizer(model, lr, ctx.device)
+    decay = _exponential_decay(optimizer, lr, lr_final, epochs)
     transform = Binarize(ctx.noise_generator(seed, cpu_gen)) if binarize else None
     net = ctx.wrap(model)  # DDP con torchrun; el propio modelo si no
     total = epochs * -(-ctx.examples_per_process(len(x)) // batch_size)
@@ -170,6 +176,9 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
                 step += 1
         means, count = ctx.means(sums, count)  # con torchrun, sobre los ejemplos de todos los procesos
         non_finite.epoch(means, model, epoch)
+        history.lr.append(optimizer.param_groups[0]["lr"])
+        if decay is not None:
+            decay.step()
         for k, v in means.items():
             history.train[k].append(v)
         history.examples += count
@@ -185,13 +194,26 @@ def fit(model: Model, data, val=None, *, epochs: int, batch_size: int = 128, lr:
     return history
 
 
-def _check_arguments(epochs, batch_size, lr) -> None:
+def _exponential_decay(optimizer, lr: float, lr_final: float | None, epochs: int):
+    """El programador que lleva la tasa de ``lr`` (primera época) a ``lr_final`` (última), o ``None``."""
+    if lr_final is None or epochs == 1:
+        return None
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=(lr_final / lr) ** (1 / (epochs - 1)))
+
+
+def _check_arguments(epochs, batch_size, lr, lr_final=None, optimizer=None) -> None:
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
             raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
     # lr=inf pasaba «lr > 0» y dejaba los pesos en NaN con un historial finito
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr debe ser un número positivo y finito; se recibió {lr}.")
+    if lr_final is not None and (isinstance(lr_final, bool) or not isinstance(lr_final, numbers.Real)
+                                 or not (math.isfinite(lr_final) and lr_final > 0)):
+        raise ValueError(f"lr_final debe ser un número positivo y finito (o None); se recibió {lr_final}.")
+    if lr_final is not None and optimizer is not None:
+        raise ValueError("lr_final programa la tasa del optimizador por defecto; con un optimizador propio, "
+                         "programe su tasa con un torch.optim.lr_scheduler desde un callback.")
 
 
 def _progress_bar(model: Model, epochs: int, progress: bool | None, desc: str | None) -> tqdm:
