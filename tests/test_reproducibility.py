@@ -133,6 +133,8 @@ def test_main_writes_a_record(tmp_path, monkeypatch):
     assert (target["epochs"], target["batch_size"], target["lr"], target["lr_final"]) == (
         R.TARGET.epochs, R.TARGET.batch_size, R.TARGET.lr, R.TARGET.lr_final)
     assert target["n_train"] == 64 and rec["results"][0]["protocol"]["lr_final"] is None
+    with pytest.raises(SystemExit):   # las pasadas son parte del objetivo: --epochs no lo cambia en silencio
+        R.main(["--out", str(tmp_path / "x.json"), "--target", "--epochs", "3"])
 
 
 def test_merge_record_replaces_rows_by_name_in_table_order():

@@ -424,6 +424,9 @@ def main(argv=None) -> dict:
     rows = [r for r in ROWS if (not args.rows and not args.target) or r.name in (args.rows or ())]
     if args.rows and len(rows) != len(args.rows):
         parser.error(f"Filas desconocidas; las hay: {', '.join(r.name for r in ROWS)}.")
+    if args.target and args.epochs is not None:
+        parser.error(f"--epochs no se aplica al objetivo: sus {TARGET.epochs} pasadas son parte de él; grabe las "
+                     "filas con --epochs en otra orden.")
     for name in ("epochs", "k", "n_eval"):
         value = getattr(args, name)
         if value is not None and value < 1:
