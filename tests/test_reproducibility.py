@@ -124,6 +124,8 @@ def test_main_writes_a_record(tmp_path, monkeypatch):
     assert set(by_name) == {"VAE", "IWAE, k = 5"} and by_name["VAE"]["value"] == res["value"]
     assert by_name["IWAE, k = 5"]["protocol"]["epochs"] == 2 and by_name["IWAE, k = 5"]["protocol"]["k_is"] == 3
     assert by_name["VAE"]["protocol"]["epochs"] == 1 and "--epochs 2" in by_name["IWAE, k = 5"]["command"]
+    assert by_name["VAE"]["date"] <= by_name["IWAE, k = 5"]["date"] == rec["date"]     # la procedencia, por fila
+    assert all({"machine", "commit"} <= set(r) for r in by_name.values())
     rec = R.main(["--out", str(tmp_path / "r.json"), "--rows", "VAE", "--replace"])
     assert [r["name"] for r in rec["results"]] == ["VAE"]
     # El objetivo de calidad: su propio entrenamiento (lote, tasa que baja), fundido detrás de las filas.

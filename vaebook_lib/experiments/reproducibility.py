@@ -439,9 +439,9 @@ def main(argv=None) -> dict:
         results.append(run_row(TARGET, TARGET.protocol(proto), train, x_eval))
     command = " ".join([f"VAEBOOK_PROFILE={proto.profile}", PROGRAM,
                         *(argv if argv is not None else sys.argv[1:])])
-    for r in results:
-        r["command"] = command
     record = make_record(results, proto, command)
+    for r in results:   # cada resultado guarda de dónde salió: el registro funde grabaciones de días y máquinas distintos
+        r.update(command=command, date=record["date"], commit=record["commit"], machine=record["machine"])
     if not args.replace:
         record = merge_record(load_record(args.out), record)
     args.out.parent.mkdir(parents=True, exist_ok=True)
