@@ -206,11 +206,11 @@ def _check_arguments(epochs, batch_size, lr, lr_final=None, optimizer=None) -> N
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
             raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
     # lr=inf pasaba «lr > 0» y dejaba los pesos en NaN con un historial finito
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr debe ser un número positivo y finito; se recibió {lr}.")
-    if lr_final is not None and (isinstance(lr_final, bool) or not isinstance(lr_final, numbers.Real)
-                                 or not (math.isfinite(lr_final) and lr_final > 0)):
-        raise ValueError(f"lr_final debe ser un número positivo y finito (o None); se recibió {lr_final}.")
+    for name, value, alt in (("lr", lr, ""), ("lr_final", lr_final, " (o None)")):
+        if name == "lr_final" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} debe ser un número positivo y finito{alt}; se recibió {value}.")
     if lr_final is not None and optimizer is not None:
         raise ValueError("lr_final programa la tasa del optimizador por defecto; con un optimizador propio, "
                          "programe su tasa con un torch.optim.lr_scheduler desde un callback.")
