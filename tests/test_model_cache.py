@@ -119,6 +119,25 @@ def test_a_corrupt_entry_is_retrained_and_replaced(cache, capsys):
     assert len(calls) == 2
 
 
+@pytest.mark.parametrize("broken", ["sin lr", "sin seconds", "lr no numérico"])
+def test_an_entry_with_a_broken_history_is_retrained_not_filled_in(cache, capsys, broken):
+    """Un historial incompleto no se completa con valores por defecto: la entrada se reentrena."""
+    folder, calls = cache
+    x = data()
+    model_cache.fit_cached(build(), x, **ARGS, lr_final=1e-5)
+    entry = next(folder.glob("*.pt"))
+    blob = torch.load(entry, weights_only=True)
+    key = {"sin lr": "lr", "sin seconds": "seconds"}.get(broken)
+    if key:
+        del blob["history"][key]
+    else:
+        blob["history"]["lr"] = [None, None]
+    torch.save(blob, entry)
+    h = model_cache.fit_cached(build(), x, **ARGS, lr_final=1e-5)
+    assert len(calls) == 2 and "se vuelve a entrenar" in capsys.readouterr().out
+    assert h.lr == pytest.approx([1e-3, 1e-5])
+
+
 def test_off_always_trains_and_writes_nothing(cache, monkeypatch):
     folder, calls = cache
     monkeypatch.setenv(model_cache.ENV, "off")

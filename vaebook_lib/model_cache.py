@@ -101,7 +101,7 @@ def _history_from_dict(blob: dict) -> History:
         for k, v in blob[part].items():
             getattr(history, part)[k] = [float(a) for a in v]
     history.seconds, history.examples = float(blob["seconds"]), int(blob["examples"])
-    history.lr = [float(a) for a in blob.get("lr", [])]
+    history.lr = [float(a) for a in blob["lr"]]
     return history
 
 
@@ -133,15 +133,16 @@ def _restore_rng(state: dict) -> None:
 
 
 def _read(path: Path) -> dict | None:
-    """La entrada de la caché, o ``None`` si falta o no se puede leer (se reentrena y se reescribe)."""
+    """La entrada de la caché, con su historial ya leído (``History``), o ``None`` si falta o no se puede leer,
+    pesos o historial (se reentrena y se reescribe)."""
     if not path.exists():
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(blob, dict) or not {"state_dict", "history"} <= set(blob):
             raise ValueError("faltan campos")
-        return blob
-    except (OSError, EOFError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError) as err:
+        return {**blob, "history": _history_from_dict(blob["history"])}
+    except (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as err:
         print(f"Caché de modelos: la entrada {path.name} no se puede leer ({err}); se vuelve a entrenar.")
         return None
 
@@ -180,7 +181,7 @@ def fit_cached(model: Model, data, val=None, *, epochs: int, batch_size: int = 1
             _restore_rng(blob["rng"])
         if progress is None or progress:
             print(f"{model.key}: entrenamiento idéntico encontrado en la caché de modelos ({path.name[:24]}…).")
-        return _history_from_dict(blob["history"])
+        return blob["history"]
     history = fit(model, data, val, progress=progress, **fit_args, **kwargs)
     _write(path, {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                   "history": _history_to_dict(history), "rng": _rng_state()})
