@@ -165,7 +165,13 @@ def test_run_row_measures_what_the_row_says():
 def test_the_target_is_a_plain_mlp_vae_with_its_own_training():
     t = R.TARGET
     model = R.build(t)
-    assert type(model) is MODELS["vae"] and model.config.hidden == (500, 500) and model.config.latent_dim == 50
+    assert isinstance(model, MODELS["vae"]) and model.config.hidden == (500, 500) and model.config.latent_dim == 50
+    # El modelo medido es el VAE de siempre: lo único que añade su clase es el peso de la KL al entrenar, que el
+    # calentamiento lleva a 1 y deja ahí; la -log p(x) se estima con los pesos de importancia del VAE.
+    assert type(model).log_weights is MODELS["vae"].log_weights and 0 < model.config.warmup < 1
+    assert model.config.free_bits == 0 and float(model.kl_weight) == 0.0
+    model.schedule(model.config.warmup)
+    assert float(model.kl_weight) == 1.0
     assert t.metric == "nll" and t.goal == 88.0 and t.epochs == 100 and t.lr_final < t.lr
     proto = t.protocol(R.record_protocol(PROFILES["full"]))
     assert (proto.epochs, proto.batch_size, proto.lr_final) == (100, 100, 1e-4)
