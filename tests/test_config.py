@@ -29,6 +29,14 @@ def test_fast_profile_is_smaller_than_full():
     assert full.k_is < 5000
 
 
+def test_reference_rate_is_the_same_in_both_profiles():
+    # lr_ref es la tasa de las comparaciones que dependen de la propia tasa: la misma en los dos perfiles, y la del
+    # perfil completo. El rápido puede dar pasos mayores, pero solo a cambio de menos pasadas.
+    fast, full = PROFILES["fast"], PROFILES["full"]
+    assert fast.lr_ref == full.lr_ref == full.lr == 1e-3
+    assert fast.lr >= fast.lr_ref and (fast.lr == fast.lr_ref or fast.epochs <= full.epochs)
+
+
 def test_full_profile_fits_its_budget_on_paper():
     # Las cifras grandes del perfil completo, acotadas para que el libro quepa en dos horas en 2 núcleos:
     # quien las suba sin medir verá esta prueba fallar y tendrá que volver a grabar vaebook_lib/records/full.json.

@@ -179,17 +179,20 @@ def test_the_target_is_a_plain_mlp_vae_with_its_own_training():
 
 
 def test_the_committed_target_is_the_declared_one_and_what_the_text_says():
-    """El cuaderno lee el objetivo del registro: el grabado es el de R.TARGET, con la medida de los artículos, y su
-    cifra dice lo que dice el texto (no llega a 88, mejora a pythae y a la fila VAE con el protocolo de la IWAE)."""
+    """El cuaderno lee el objetivo del registro: el grabado es el de R.TARGET (modelo, configuración y
+    entrenamiento), con la medida de los artículos, y su cifra dice lo que dice el texto (llega a 88, mejora a
+    pythae y a la fila VAE con el protocolo de la IWAE, sin llegar a lo publicado)."""
     rec = R.load_record()
     by_name = {r["name"]: r for r in rec["results"]}
     target, t = by_name[R.TARGET.name], R.TARGET
     p = target["protocol"]
     assert target["key"] == t.key and target["metric"] == t.metric == "nll"
+    assert target["config"] == json.loads(json.dumps(t.config))
     assert (p["epochs"], p["batch_size"], p["lr"], p["lr_final"]) == (t.epochs, t.batch_size, t.lr, t.lr_final)
     assert (p["n_train"], p["k_is"], p["n_eval"]) == (None, R.RECORD_K, R.RECORD_N_EVAL)
     assert target["command"].endswith("--target") and target["nll"] <= target["neg_elbo"]
-    assert R.ROWS[0].published < t.goal < target["value"] < t.reference_nll < by_name["VAE"]["value"] - 3
+    assert R.ROWS[0].published < target["value"] <= t.goal < t.reference_nll
+    assert by_name["VAE"]["value"] - target["value"] > 3
 
 
 def test_a_recorded_run_uses_all_of_mnist_even_if_the_notebook_does_not():
