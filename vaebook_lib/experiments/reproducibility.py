@@ -125,8 +125,9 @@ class Target:
     """El objetivo de calidad que el libro se pone a sí mismo (no una cifra publicada): un VAE MLP corriente, con
     el protocolo de medida de los artículos (MNIST completo, binarización dinámica, -log p(x) con k = 5000 sobre
     toda la prueba), tiene que llegar a ``goal`` nats en ``epochs`` pasadas. Lleva su propio entrenamiento (lote,
-    tasa y su descenso, calentamiento de la KL), elegido por nosotros y no por un artículo. ``reference``, ``reference_nll`` y
-    ``reference_epochs`` son la cifra ajena con que se compara: de quién es, cuántos nats y con cuántas pasadas."""
+    tasa y su descenso, calentamiento de la KL), elegido por nosotros y no por un artículo. ``reference``,
+    ``reference_nll`` y ``reference_epochs`` son la cifra ajena con que se compara: de quién es, cuántos nats y con
+    cuántas pasadas."""
 
     name: str
     key: str
