@@ -111,8 +111,8 @@ PROFILES["fast"] = replace(PROFILES["fast"], collapse_seeds=2, ar_n_train=3000, 
 # Puentes 1.4b y 2.0: tres semillas de cada modelo (AE/VAE de latente 2, un par de segundos cada uno).
 PROFILES["fast"] = replace(PROFILES["fast"], bridge_seeds=3)
 # Entrenamientos normales del perfil rápido: 4 pasadas con el doble de tasa (2e-3) en vez de 6 con 1e-3. Con un
-# presupuesto corto, un paso mayor aprende lo mismo en menos pasadas: el libro rápido entero, con sus
-# comprobaciones, pasa igual y tarda menos (medido con vaebook_lib.bench; el registro records/fast.json lo dice).
+# presupuesto corto, un paso mayor aprende lo mismo en menos pasadas: el libro rápido entero pasa con sus
+# comprobaciones y da un tercio menos de pasos (el ahorro en segundos aún no se ha medido A/B en una misma máquina).
 # Dos comparaciones dependen de la propia tasa y usan lr_ref (1e-3) en los dos perfiles: con 2e-3 el autocodificador
 # con penalización L2 también apaga unidades (1.2) y la capa superior del VAE jerárquico se colapsa en alguna
 # semilla (3.4); medido.
