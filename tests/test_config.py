@@ -76,6 +76,22 @@ def test_extension_comparisons_use_several_seeds():
     assert 2 <= fast.ext_seeds <= full.ext_seeds
 
 
+def test_seeded_comparisons_keep_two_seeds_in_the_fast_profile():
+    # El presupuesto del perfil rápido recorta semillas, pero nunca por debajo de dos: las comprobaciones comparan la
+    # peor semilla de un modelo con la mejor del otro. Solo la comparativa final es, en el rápido, de una semilla
+    # (una prueba de humo que su texto declara).
+    fast = get_profile("fast")
+    seeded = [f.name for f in fields(Profile) if f.name.endswith("_seeds") and f.name != "cmp_seeds"]
+    assert len(seeded) >= 7 and all(getattr(fast, name) >= 2 for name in seeded), \
+        {name: getattr(fast, name) for name in seeded}
+
+
+def test_infovae_section_trains_on_fewer_images_than_the_pixelcnn_chapter():
+    # 3.5 dice que su InfoVAE con PixelCNN usa menos imágenes que 02_vae/09b, con lotes pequeños (más pasos).
+    for p in (get_profile("fast"), get_profile("full")):
+        assert 0 < p.info_ar_n_train < p.ar_n_train and p.info_ar_batch_size < p.ar_batch_size
+
+
 def test_importing_the_library_makes_a_fresh_process_deterministic():
     # Dos procesos nuevos que importan la biblioteca y crean un modelo sin fijar semilla dan los mismos pesos
     # (PyTorch, por sí solo, arranca con una semilla al azar).
