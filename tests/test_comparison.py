@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from vaebook_lib.comparison import (FLOOR, assess, build, by_model, comparable_keys, compare, evaluator_features,
-                                    format_results, not_comparable, real_floor)
+from vaebook_lib.comparison import (FLOOR, Result, assess, build, by_model, comparable_keys, compare,
+                                    evaluator_features, format_results, not_comparable, real_floor)
 from vaebook_lib.data import ImageData
 from vaebook_lib.feature_net import FeatureNet, dfc_feature_net, get_feature_net
 from vaebook_lib.models import MODELS
@@ -108,6 +108,20 @@ def test_seeds_give_one_result_each_and_the_table_shows_the_spread():
     assert "±" in format_results(results)
     with pytest.raises(ValueError, match="seeds"):
         compare(["ae"], train, test, features=feats, epochs=1, batch_size=50, lr=1e-3, seeds=())
+
+
+def test_the_table_keeps_its_columns_apart_with_several_seeds():
+    # Con varias semillas cada cifra es «media±mitad del rango»: las columnas no deben pegarse (el registro completo,
+    # con tres semillas, mostraba «350.08±9.330.15±0.02…» en una sola palabra).
+    def result(seed, shift):
+        return Result("vae", recon=38.6 + shift, elbo=-146.8 - shift, nll=139.2 + shift, frechet=350.1 + 9 * shift,
+                      knn=0.9 + shift / 100, seconds=1.5, frechet_lo=340.0, frechet_hi=360.0,
+                      precision=0.15 + shift / 50, recall=0.02 + shift / 100, seed=seed)
+    lines = format_results([result(0, 0.0), result(1, 1.0), result(2, -1.0)]).splitlines()
+    head, row = lines[0], lines[2]
+    assert row.split() == ["vae", "38.60±1.00", "-146.80±1.00", "139.20±1.00", "350.10±9.00", "0.15±0.02",
+                           "0.02±0.01", "0.90±0.01", "1.5"]
+    assert len(row) == len(head) == len(lines[1])   # cada columna, alineada con su título
 
 
 def test_the_real_data_floor_is_below_a_model_that_ignores_the_data():

@@ -231,8 +231,9 @@ def by_model(results: list[Result]) -> dict[str, list[Result]]:
 
 def format_results(results: list[Result]) -> str:
     """Tabla de texto con una fila por modelo: la media sobre semillas y, con varias, ± la mitad del rango."""
-    head = (f"{'modelo':<20}{'recon':>13}{'ELBO':>14}{'NLL':>14}{'Fréchet [int. 90 %]':>24}{'prec.':>7}"
-            f"{'exh.':>7}{'k-NN':>7}{'s':>7}")
+    # Columnas con sitio para «media±mitad del rango» (con varias semillas, «0.15±0.02» ocupa nueve caracteres).
+    head = (f"{'modelo':<20}{'recon':>13}{'ELBO':>14}{'NLL':>14}{'Fréchet [int. 90 %]':>24}{'prec.':>11}"
+            f"{'exh.':>11}{'k-NN':>11}{'s':>7}")
     lines = [head, "-" * len(head)]
 
     def cell(rs, attr, width, digits=2):
@@ -249,6 +250,6 @@ def format_results(results: list[Result]) -> str:
         if len(rs) == 1 and not math.isnan(rs[0].frechet):
             fr = f"{rs[0].frechet:.2f} [{rs[0].frechet_lo:.2f}, {rs[0].frechet_hi:.2f}]"
         lines.append(f"{name:<20}{cell(rs, 'recon', 13)}{cell(rs, 'elbo', 14)}{cell(rs, 'nll', 14)}{fr:>24}"
-                     f"{cell(rs, 'precision', 7)}{cell(rs, 'recall', 7)}{cell(rs, 'knn', 7)}"
+                     f"{cell(rs, 'precision', 11)}{cell(rs, 'recall', 11)}{cell(rs, 'knn', 11)}"
                      f"{sum(r.seconds for r in rs) / len(rs):>7.1f}")
     return "\n".join(lines)
