@@ -58,7 +58,7 @@ class Profile:
     ar_n_train: int | None = None  # imágenes de entrenamiento de los VAE con PixelCNN de 02_vae/09b (None: todas)
     ar_epochs: int = 50            # épocas de esos modelos
     ar_batch_size: int = 128       # y su lote
-    info_ar_n_train: int | None = 2500  # imágenes del InfoVAE con PixelCNN de 3.5 (con las pasadas ar_epochs)
+    info_ar_n_train: int = 2500    # imágenes del InfoVAE con PixelCNN de 3.5 (con las pasadas ar_epochs)
     info_ar_batch_size: int = 16   # y su lote (pequeño: más pasos con pocas imágenes)
     flow_toy_seeds: int = 3        # semillas de cada ajuste 2-D de 02_vae/10 (flujos frente a gaussiana)
     bridge_seeds: int = 5          # semillas del AE y del VAE en los puentes 1.4b (sobrecompleto) y 2.0 (del AE al VAE)
