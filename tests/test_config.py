@@ -27,6 +27,10 @@ def test_fast_profile_is_smaller_than_full():
     assert seeds and all(getattr(fast, s) <= getattr(full, s) for s in seeds)
     # Los protocolos de los artículos quedan para la ejecución grabada (k = 5000 sobre toda la prueba).
     assert full.k_is < 5000
+    # Los VAE con PixelCNN (02_vae/09b y 3.5) y la comparativa final: nunca más pasadas ni más muestras que en el
+    # completo, y la comparativa no pide más muestras que imágenes de prueba tiene el perfil.
+    assert fast.ar_epochs <= full.ar_epochs and fast.info_ar_epochs <= full.info_ar_epochs
+    assert fast.cmp_n_samples <= full.cmp_n_samples and fast.cmp_n_samples <= fast.n_test
 
 
 def test_reference_rate_is_the_same_in_both_profiles():
