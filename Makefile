@@ -50,12 +50,17 @@ book: $(STAMP) data browser
 	@$(PY) tools/check_static_widgets.py _build/html; rc=$$?; [ $$rc -ne 1 ] || exit 1
 	@$(PY) tools/check_html.py _build/html --toc _toc.yml --shots _build/screenshots; rc=$$?; [ $$rc -ne 1 ] || exit 1
 
-# La caché de modelos entrenados (vaebook_lib.model_cache) se apaga: la CI entrena cada modelo de verdad.
+# La caché de modelos entrenados (vaebook_lib.model_cache) empieza vacía en cada make test y la comparten todos los
+# cuadernos de la ejecución: cada entrenamiento distinto se hace de verdad una vez, en el primer cuaderno que lo pide,
+# y otro que pide exactamente el mismo lo carga (los mismos pesos, curvas y generadores aleatorios que si lo
+# entrenara: tests/test_model_cache.py). Ninguna prueba depende de que esté caliente.
+TEST_MODELS := $(CURDIR)/_build/test-models
 test: $(STAMP) $(STAMP_W7) data browser
-	VAEBOOK_MODEL_CACHE=off VAEBOOK_PROFILE=fast VAEBOOK_PROGRESS=0 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile \
+	rm -rf $(TEST_MODELS)
+	VAEBOOK_MODEL_CACHE=$(TEST_MODELS) VAEBOOK_PROFILE=fast VAEBOOK_PROGRESS=0 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider tests book
 	@echo "== Con ipywidgets 7.7 (Colab): pruebas de los widgets y $(W7_NOTEBOOK) =="
-	VAEBOOK_MODEL_CACHE=off VAEBOOK_PROFILE=fast VAEBOOK_PROGRESS=0 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(VENV_W7)/bin/python -m pytest -q -n 2 --dist loadfile \
+	VAEBOOK_MODEL_CACHE=$(TEST_MODELS) VAEBOOK_PROFILE=fast VAEBOOK_PROGRESS=0 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(VENV_W7)/bin/python -m pytest -q -n 2 --dist loadfile \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 -p no:cacheprovider -k "not static_html" \
 	  tests/test_widgets.py $(W7_NOTEBOOK)
 

@@ -141,3 +141,22 @@ def test_notebooks_are_measured_with_the_cache_cold_and_warm(tmp_path):
     table = bench.format_table([rec, {"kind": "book", "notebooks": 1, "seconds": rec["seconds"], "failed": 0,
                                       "warm_seconds": rec["warm_seconds"]}])
     assert "caliente" in table and "con la caché caliente" in table
+
+
+def test_the_book_as_built_shares_one_cache_that_starts_empty(tmp_path):
+    """Como make test: el primer cuaderno encuentra la caché vacía, el segundo ve lo que dejó el primero, y una
+    medida nueva vuelve a empezar de cero (la caché no sobrevive a la medida)."""
+    code = ("import os, pathlib\n"
+            "d = pathlib.Path(os.environ['VAEBOOK_MODEL_CACHE'])\n"
+            "assert d.is_dir() and {want} == (d / 'marca').exists()\n"
+            "(d / 'marca').write_text('x')")
+    first, second = tmp_path / "book" / "a.ipynb", tmp_path / "book" / "b.ipynb"
+    _notebook(first, code.format(want=False))
+    _notebook(second, code.format(want=True))
+    for _ in range(2):
+        recs = list(bench.measure_notebooks_as_built([first, second], tmp_path))
+        assert [r["passed"] for r in recs] == [True, True], recs
+        assert all(r["cache"] == "compartida" and r["seconds"] > 0 for r in recs)
+    # En el orden inverso, «b» encuentra la caché vacía (cada medida empieza de cero) y falla antes de dejar su
+    # marca, así que «a», después, la encuentra vacía y pasa.
+    assert [r["passed"] for r in bench.measure_notebooks_as_built([second, first], tmp_path)] == [False, True]

@@ -157,3 +157,23 @@ def test_what_the_fingerprint_cannot_capture_is_refused(cache):
 def test_the_code_hash_covers_every_module():
     assert len(model_cache.code_hash()) == 64
     assert (model_cache.LIBRARY / "models" / "vae.py").exists()
+
+
+def test_make_test_starts_from_an_empty_cache_shared_by_the_whole_run():
+    """make test entrena de verdad cada modelo distinto: su caché empieza vacía (se borra antes de cada ejecución),
+    vive en una carpeta ignorada por git y la comparten las dos tandas de pytest (ninguna usa la del usuario)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / "Makefile").read_text(encoding="utf-8").splitlines()
+    where = next(line.split(":=", 1)[1].strip() for line in lines if line.startswith("TEST_MODELS :="))
+    assert where.startswith("$(CURDIR)/_build/") and "_build/" in (root / ".gitignore").read_text()
+    start = lines.index(next(line for line in lines if line.startswith("test:")))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    assert recipe[0] == "rm -rf $(TEST_MODELS)", recipe[0]
+    runs = [line for line in recipe if "-m pytest" in line]
+    assert len(runs) == 2 and all("VAEBOOK_MODEL_CACHE=$(TEST_MODELS) " in line for line in runs), runs

@@ -13,8 +13,9 @@ la caché, carga sus pesos (y sus buffers: el estado de los calendarios) y su hi
 - el código de la biblioteca: un cambio en cualquier ``.py`` de ``vaebook_lib`` invalida todas las entradas.
 
 La caché vive en ``$VAEBOOK_MODEL_CACHE`` o, por defecto, en ``<caché del libro>/models``
-(:func:`vaebook_lib.data.idx.cache_root`). ``VAEBOOK_MODEL_CACHE=off`` la desactiva: ``make test`` la usa así para
-que la integración continua entrene cada modelo de verdad.
+(:func:`vaebook_lib.data.idx.cache_root`). ``VAEBOOK_MODEL_CACHE=off`` la desactiva. ``make test`` usa una carpeta
+propia que vacía al empezar: la integración continua entrena de verdad cada modelo distinto, una vez, y los cuadernos
+de la misma ejecución que piden exactamente el mismo entrenamiento lo reutilizan.
 """
 from __future__ import annotations
 

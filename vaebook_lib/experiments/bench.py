@@ -6,7 +6,9 @@ Mide, e imprime como un objeto JSON por línea y al final como una tabla legible
   (el mejor de varios ``torch.mm`` cuadrados grandes), que sirve de vara de medir;
 - ``notebook`` / ``book``: el tiempo de cada cuaderno en el perfil ``fast`` ejecutado como ``make test``
   (``pytest --nbval-lax --nbval-current-env``, un proceso por cuaderno) y el total del libro, con la caché de
-  modelos fría (un directorio vacío) y caliente (el mismo, ya lleno; ``--no-warm`` mide solo sin caché);
+  modelos fría (un directorio vacío) y caliente (el mismo, ya lleno); con ``--no-warm``, una sola vez y como en
+  ``make test``: en el orden del libro, con una caché vacía al empezar y compartida por todos (un cuaderno
+  reutiliza lo que otro anterior ya entrenó igual);
 - ``breakdown`` (CPU): adónde va el tiempo de un paso (GEMM, azar de la binarización, Adam, el resto) y el
   techo que eso impone a la fracción del pico;
 - ``loop``: ejemplos por segundo de ``fit`` frente a un bucle de PyTorch escrito a mano (mismo modelo, datos,
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -295,10 +298,13 @@ def _nbval(paths: list[Path], root: Path, workers: int = 0) -> tuple[list[str], 
 
 
 def measure_book(paths: list[Path], workers: int, root: Path = ROOT) -> dict:
-    """Todo el libro en una sola ejecución, como ``make test`` (``-n workers --dist loadfile``)."""
+    """Todo el libro en una sola ejecución, como ``make test`` (``-n workers --dist loadfile``, una caché de modelos
+    vacía al empezar y compartida por todos los cuadernos)."""
     cmd, env = _nbval(paths, root, workers)
-    t = time.perf_counter()
-    rc = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    with tempfile.TemporaryDirectory(prefix="vaebook-cache-") as folder:
+        env["VAEBOOK_MODEL_CACHE"] = folder
+        t = time.perf_counter()
+        rc = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
     return {"kind": "book_run", "notebooks": len(paths), "workers": workers,
             "seconds": time.perf_counter() - t, "passed": rc == 0}
 
@@ -325,6 +331,16 @@ def measure_notebook(path: Path, root: Path = ROOT, cache: str | Path = "off") -
     if proc.returncode != 0:
         rec["tail"] = out.decode(errors="replace")[-500:]
     return rec
+
+
+def measure_notebooks_as_built(paths: list[Path], root: Path = ROOT) -> Iterator[dict]:
+    """Los cuadernos uno tras otro, en el orden dado (el del libro), con una caché de modelos vacía al empezar y
+    compartida por todos, como en ``make test``: cada entrenamiento distinto se hace una vez, en el primer cuaderno
+    que lo pide, y los siguientes lo cargan. Da la medida de cada uno al terminarlo; la suma es lo que cuesta
+    construir el libro desde cero."""
+    with tempfile.TemporaryDirectory(prefix="vaebook-cache-") as folder:
+        for path in paths:
+            yield {**measure_notebook(path, root, cache=folder), "cache": "compartida"}
 
 
 def measure_notebook_cold_warm(path: Path, root: Path = ROOT) -> dict:
@@ -430,8 +446,8 @@ def parse(argv=None) -> argparse.Namespace:
                    help="cuadernos a medir (rutas, globs o trozos del nombre); por defecto, todos los de book/")
     p.add_argument("--skip-notebooks", action="store_true", help="no ejecutar cuadernos")
     p.add_argument("--no-warm", action="store_true",
-                   help="cada cuaderno una vez, sin caché de modelos (como make test); por defecto, dos: con la caché "
-                        "fría y caliente")
+                   help="cada cuaderno una vez, como en make test: en orden, con una caché de modelos vacía al "
+                        "empezar y compartida por todos; por defecto, dos veces cada uno: con su caché fría y caliente")
     p.add_argument("--workers", type=int, default=0,
                    help="si > 0, además una pasada de todo el libro con pytest-xdist -n WORKERS, como make test")
     p.add_argument("--compile", action="store_true",
@@ -489,8 +505,9 @@ def main(argv=None) -> list[dict]:
             emit(measure_pythae())
         if not a.skip_notebooks:
             paths = find_notebooks(a.notebooks)
-            for path in paths:
-                emit(measure_notebook(path) if a.no_warm else measure_notebook_cold_warm(path))
+            measures = measure_notebooks_as_built(paths) if a.no_warm else map(measure_notebook_cold_warm, paths)
+            for rec in measures:
+                emit(rec)
             nb_recs = [r for r in records if r["kind"] == "notebook"]
             book = {"kind": "book", "notebooks": len(nb_recs), "seconds": sum(r["seconds"] for r in nb_recs),
                     "failed": sum(not r["passed"] for r in nb_recs)}
