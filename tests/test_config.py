@@ -90,6 +90,9 @@ def test_infovae_section_trains_on_fewer_images_than_the_pixelcnn_chapter():
     # 3.5 dice que su InfoVAE con PixelCNN usa menos imágenes que 02_vae/09b, con lotes pequeños (más pasos).
     for p in (get_profile("fast"), get_profile("full")):
         assert 0 < p.info_ar_n_train < p.ar_n_train and p.info_ar_batch_size < p.ar_batch_size
+        # ... y las toma de las de los demás modelos de 3.5 (AE, WAE, SWAE, InfoVAE), que no pasan de las del perfil.
+        total = p.n_train or 60000
+        assert p.info_ar_n_train < (p.wae_n_train or total) <= total
 
 
 def test_importing_the_library_makes_a_fresh_process_deterministic():

@@ -59,7 +59,8 @@ class Profile:
     ar_n_train: int | None = None  # imágenes de entrenamiento de los VAE con PixelCNN de 02_vae/09b (None: todas)
     ar_epochs: int = 50            # épocas de esos modelos
     ar_batch_size: int = 128       # y su lote
-    info_ar_n_train: int = 2500    # imágenes del InfoVAE con PixelCNN de 3.5
+    wae_n_train: int | None = None  # imágenes de los modelos de 3.5 (AE, WAE, SWAE, InfoVAE; None: todas)
+    info_ar_n_train: int = 2500    # imágenes del InfoVAE con PixelCNN de 3.5 (un subconjunto de las anteriores)
     info_ar_batch_size: int = 16   # y su lote (pequeño: más pasos con pocas imágenes)
     info_ar_epochs: int = 6        # y sus pasadas (las mismas que 09b en el perfil completo)
     flow_toy_seeds: int = 3        # semillas de cada ajuste 2-D de 02_vae/10 (flujos frente a gaussiana)
@@ -134,9 +135,10 @@ PROFILES["fast"] = replace(PROFILES["fast"], ar_n_train=2000, info_ar_n_train=75
 # cada semilla; el InfoVAE de 3.5 conserva 6 pasadas con info_ar_epochs: con 5 su peor semilla ya no supera a la
 # mejor del VAE, medido); la ejecución propia de la tabla de reproducibilidad, 5 pasadas en vez de 7 (la IWAE sigue
 # mejorando al VAE en más de 2 nats en cada k); y la comparativa final, que en este perfil es una prueba de humo,
-# 1500 imágenes por modelo y 500 muestras en Fréchet, precisión y exhaustividad (el completo conserva 1000).
+# 1500 imágenes por modelo y 500 muestras en Fréchet, precisión y exhaustividad (el completo conserva 1000). Los
+# modelos de 3.5 (AE, WAE, SWAE e InfoVAE, dos semillas), con 6000 imágenes en vez de 8000.
 PROFILES["fast"] = replace(PROFILES["fast"], ar_epochs=5, ar_n_train=1600, ar_batch_size=48, info_ar_epochs=6,
-                           repro_epochs=5, cmp_n_train=1500, cmp_n_samples=500)
+                           repro_epochs=5, cmp_n_train=1500, cmp_n_samples=500, wae_n_train=6000)
 
 
 def get_profile(name: str | None = None) -> Profile:
