@@ -84,6 +84,36 @@ def test_sampler_draws_from_the_model_distribution():
     assert (freq - probs).abs().max() < 4 * (probs * (1 - probs) / n).sqrt().max() + 1e-3
 
 
+@pytest.mark.parametrize("kernel, n_layers", [(3, 0), (5, 2), (7, 1)])
+def test_the_sampler_band_gives_the_logits_of_the_whole_image(kernel, n_layers):
+    """decode pasa la red por las ``reach`` filas de encima de la que genera: en esa fila los logits son los de la
+    imagen entera, y las muestras, las mismas que con la imagen entera en cada paso (el mismo azar)."""
+    torch.manual_seed(0)
+    m = PixelCNNVAE(in_shape=(1, 11, 9), latent_dim=3, hidden=(16,), channels=4, n_layers=n_layers, kernel=kernel)
+    assert m.decoder.reach == kernel // 2 + n_layers
+    with torch.no_grad():
+        for p in m.decoder.parameters():
+            p.normal_(0, 0.5)
+        x, zmap = binary_batch(5, shape=(1, 11, 9)), m.decoder.cond(torch.randn(5, 3))
+        whole = m.decoder.run(x, zmap)
+        for i in range(11):
+            top = max(0, i - m.decoder.reach)
+            band = m.decoder.run(x[:, :, top:i + 1], zmap[:, :, top:i + 1])[:, :, i - top]
+            torch.testing.assert_close(band, whole[:, :, i], rtol=1e-5, atol=1e-5)
+        # Una fila menos de franja ya no basta (salvo en las primeras filas): reach no es mayor que lo necesario.
+        i = 10
+        short = m.decoder.run(x[:, :, i - m.decoder.reach + 1:i + 1], zmap[:, :, i - m.decoder.reach + 1:i + 1])
+        assert not torch.allclose(short[:, :, -1], whole[:, :, i], atol=1e-4)
+        # Las muestras, con el mismo azar: la red sobre la imagen entera en cada píxel (el muestreo de antes).
+        z = torch.randn(4, 3)
+        u = torch.rand(4, 1, 11, 9, generator=torch.Generator().manual_seed(3))
+        ref, full_map = torch.zeros(4, 1, 11, 9), m.decoder.cond(z)
+        for i in range(11):
+            for j in range(9):
+                ref[:, :, i, j] = (u[:, :, i, j] < torch.sigmoid(m.decoder.run(ref, full_map)[:, :, i, j])).float()
+    assert torch.equal(m.decode(z, generator=torch.Generator().manual_seed(3)), ref)
+
+
 def test_decode_is_reproducible_and_validates():
     torch.manual_seed(0)
     m = PixelCNNVAE(**SMALL)
