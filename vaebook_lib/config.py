@@ -130,10 +130,10 @@ PROFILES["fast"] = replace(PROFILES["fast"], app_seeds=2, ext_seeds=2, posterior
 # con PixelCNN de 3.5 tiene sus propios tamaños (los de antes: 750 imágenes, lotes de 16).
 PROFILES["fast"] = replace(PROFILES["fast"], ar_n_train=2000, info_ar_n_train=750, info_ar_batch_size=16)
 # Presupuesto del perfil rápido (issue 20), segunda ronda, medida cuaderno a cuaderno con sus comprobaciones: los VAE
-# con PixelCNN de 09b, 5 pasadas en vez de 6 por 1600 imágenes en lotes de 48 (170 pasos, más que los 160 de 2000
-# imágenes en lotes de 64, con un 20 % menos de imágenes vistas: cada afirmación de su texto se sigue cumpliendo en
-# cada semilla; el InfoVAE de 3.5 conserva 6 pasadas con info_ar_epochs: con 5 su peor semilla ya no supera a la
-# mejor del VAE, medido); la ejecución propia de la tabla de reproducibilidad, 5 pasadas en vez de 7 (la IWAE sigue
+# con PixelCNN de 09b, 5 pasadas por 1600 imágenes en lotes de 48 en vez de 6 por 2000 en lotes de 64 (170 pasos
+# con 8000 imágenes vistas, frente a 192 con 12 000: cada afirmación de su texto se sigue cumpliendo en cada
+# semilla; el InfoVAE de 3.5 conserva 6 pasadas con info_ar_epochs: con 5 su peor semilla ya no supera a la mejor
+# del VAE, medido); la ejecución propia de la tabla de reproducibilidad, 5 pasadas en vez de 7 (la IWAE sigue
 # mejorando al VAE en más de 2 nats en cada k); y la comparativa final, que en este perfil es una prueba de humo,
 # 1500 imágenes por modelo y 500 muestras en Fréchet, precisión y exhaustividad (el completo conserva 1000). Los
 # modelos de 3.5 (AE, WAE, SWAE e InfoVAE, dos semillas), con 6000 imágenes en vez de 8000.
