@@ -136,7 +136,7 @@ def test_notebooks_are_measured_with_the_cache_cold_and_warm(tmp_path):
     _notebook(tmp_path / "book" / "uno.ipynb", code)
     rec = bench.measure_notebook_cold_warm(tmp_path / "book" / "uno.ipynb", tmp_path)
     assert rec["passed"] and rec["seconds"] > 0 and rec["warm_seconds"] > 0
-    off = bench.measure_notebook(tmp_path / "book" / "uno.ipynb", tmp_path)   # como make test: sin caché
+    off = bench.measure_notebook(tmp_path / "book" / "uno.ipynb", tmp_path)   # por defecto, sin caché
     assert not off["passed"]                       # «off» no es un directorio: el cuaderno no puede escribir
     table = bench.format_table([rec, {"kind": "book", "notebooks": 1, "seconds": rec["seconds"], "failed": 0,
                                       "warm_seconds": rec["warm_seconds"]}])

@@ -1,5 +1,6 @@
 """El registro de una ejecución del libro (vaebook_lib.experiments.record) y su lectura desde el texto (report.recorded)."""
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -218,3 +219,32 @@ def test_make_book_execution_cache_becomes_record_entries(tmp_path, monkeypatch,
     assert set(record.load("full")["notebooks"]) == {"bien.ipynb"}
     with pytest.raises(ValueError, match="make book"):
         record.from_execution_cache(tmp_path / "no_hay", "full")
+
+
+def test_a_recording_builds_the_book_like_make_test_with_one_fresh_shared_model_cache(records, tmp_path, monkeypatch):
+    """Sin VAEBOOK_MODEL_CACHE, todos los cuadernos de una grabación comparten una caché vacía al empezar (la del
+    usuario, quizá caliente, grabaría lo que tarda cargar); con ella, manda la suya."""
+    from vaebook_lib.experiments import bench
+
+    seen = []
+
+    def fake_run(path, profile, cache=None):
+        folder = Path(cache)
+        seen.append((cache, sorted(p.name for p in folder.iterdir()) if folder.is_dir() else None))
+        if folder.is_dir():
+            (folder / path.name).touch()   # lo que «entrena» este cuaderno
+        return entry()
+
+    paths = [record.ROOT / "book" / "a.ipynb", record.ROOT / "book" / "b.ipynb"]
+    monkeypatch.setattr(bench, "find_notebooks", lambda names=None: paths)
+    monkeypatch.setattr(record, "run_notebook", fake_run)
+    monkeypatch.delenv("VAEBOOK_MODEL_CACHE", raising=False)
+    for _ in range(2):   # cada grabación empieza vacía
+        seen.clear()
+        record.main(["--profile", "fast"])
+        assert seen[0][1] == [] and seen[1] == (seen[0][0], ["a.ipynb"]), seen
+    assert not Path(seen[0][0]).exists()   # la caché de la grabación no sobrevive a la grabación
+    monkeypatch.setenv("VAEBOOK_MODEL_CACHE", "off")
+    seen.clear()
+    record.main(["--profile", "fast"])
+    assert [c for c, _ in seen] == ["off", "off"]

@@ -312,8 +312,9 @@ def measure_book(paths: list[Path], workers: int, root: Path = ROOT) -> dict:
 def measure_notebook(path: Path, root: Path = ROOT, cache: str | Path = "off") -> dict:
     """Ejecuta un cuaderno como ``make test`` (nbval en el perfil ``fast``) y mide su tiempo y su memoria.
 
-    ``cache`` es la caché de modelos del cuaderno (``VAEBOOK_MODEL_CACHE``): ``"off"`` como en ``make test``, o un
-    directorio; :func:`measure_notebook_cold_warm` lo ejecuta dos veces sobre el mismo directorio vacío."""
+    ``cache`` es la caché de modelos del cuaderno (``VAEBOOK_MODEL_CACHE``): ``"off"`` (sin caché) o un directorio;
+    :func:`measure_notebook_cold_warm` lo ejecuta dos veces sobre el mismo directorio vacío y
+    :func:`measure_notebooks_as_built`, todos los cuadernos sobre uno compartido, como ``make test``."""
     cmd, env = _nbval([path], root)
     env["VAEBOOK_MODEL_CACHE"] = str(cache)
     t = time.perf_counter()

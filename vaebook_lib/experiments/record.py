@@ -29,6 +29,7 @@ import torch
 
 from ..atomic import write_atomic
 from ..config import PROFILES, get_device, get_profile
+from ..model_cache import ENV as MODEL_CACHE_ENV
 from . import read_json
 
 VERSION = 1
@@ -117,11 +118,14 @@ def check(rec: dict, profile: str) -> None:
             raise ValueError(f"La entrada {name} no guarda sus cifras como una tabla.")
 
 
-def run_notebook(path: Path, profile: str) -> dict:
-    """Ejecuta un cuaderno en un proceso nuevo con ``VAEBOOK_PROFILE=profile`` y devuelve su entrada."""
+def run_notebook(path: Path, profile: str, cache: str | Path | None = None) -> dict:
+    """Ejecuta un cuaderno en un proceso nuevo con ``VAEBOOK_PROFILE=profile`` y devuelve su entrada. ``cache``, si
+    se da, es su caché de modelos (``VAEBOOK_MODEL_CACHE``); si no, la del entorno."""
     from .bench import git_commit, machine_info
 
     env = dict(os.environ, VAEBOOK_PROFILE=profile, VAEBOOK_PROGRESS="0", MPLBACKEND="Agg")
+    if cache is not None:
+        env[MODEL_CACHE_ENV] = str(cache)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
@@ -251,16 +255,23 @@ def main(argv=None) -> None:
             raise SystemExit("Algún cuaderno falló en «make book»: su entrada no se funde.")
         return
     failed = []
-    for nb in find_notebooks(a.notebooks):
-        rel = str(nb.resolve().relative_to(ROOT))
-        entry = run_notebook(nb, profile)
-        merge(profile, {rel: entry})   # cuaderno a cuaderno: una sesión cortada no pierde lo hecho
-        print(f"{rel}: {entry['seconds']:.0f} s, {entry['max_rss_mb']} MB, "
-              f"{'bien' if entry['passed'] else 'FALLA'}, {len(entry['values'])} cifras", flush=True)
-        if not entry["passed"]:
-            # Lo que falló y las cifras que llegó a calcular: sin ellas, una ejecución larga fallida no enseña nada.
-            print(f"  cifras: {entry['values']}\n  error: {entry.get('error')}", flush=True)
-            failed.append(rel)
+    # Los segundos grabados son los de construir el libro, como en make test: una caché de modelos vacía al empezar y
+    # compartida por los cuadernos de esta ejecución (con la del usuario, quizá caliente, se grabaría lo que tarda
+    # cargar). VAEBOOK_MODEL_CACHE, si se da, manda («off»: sin caché).
+    with tempfile.TemporaryDirectory(prefix="vaebook-cache-") as folder:
+        cache = os.environ.get(MODEL_CACHE_ENV) or folder
+        print(f"Caché de modelos de esta grabación: {cache}", flush=True)
+        for nb in find_notebooks(a.notebooks):
+            rel = str(nb.resolve().relative_to(ROOT))
+            entry = run_notebook(nb, profile, cache=cache)
+            merge(profile, {rel: entry})   # cuaderno a cuaderno: una sesión cortada no pierde lo hecho
+            print(f"{rel}: {entry['seconds']:.0f} s, {entry['max_rss_mb']} MB, "
+                  f"{'bien' if entry['passed'] else 'FALLA'}, {len(entry['values'])} cifras", flush=True)
+            if not entry["passed"]:
+                # Lo que falló y las cifras que llegó a calcular: sin ellas, una ejecución larga fallida no enseña
+                # nada.
+                print(f"  cifras: {entry['values']}\n  error: {entry.get('error')}", flush=True)
+                failed.append(rel)
     if failed:
         raise SystemExit(f"Fallaron: {', '.join(failed)}")
 
