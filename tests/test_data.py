@@ -143,6 +143,17 @@ def test_batches_cover_everything_once():
         next(batches(x, y[:3], batch_size=2))
 
 
+def test_shuffled_batches_are_the_permutation_rows():
+    """Los lotes barajados son exactamente las filas de la permutación del generador, en su orden (imágenes con
+    sus dimensiones y etiquetas enteras): copiar filas con index_select no cambia qué ve el entrenamiento."""
+    x, y = torch.rand(10, 1, 3, 3), torch.arange(10) * 7
+    got = list(batches(x, y, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(3)))
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(3))
+    for i, (xb, yb) in enumerate(got):
+        idx = order[4 * i:4 * i + 4]
+        assert torch.equal(xb, x[idx]) and torch.equal(yb, y[idx]) and xb.is_contiguous()
+
+
 def test_formas_factors_and_images():
     data = load_formas(50, size=32, seed=1)
     assert data.x.shape == (50, 1, 32, 32) and data.factors.shape == (50, 5)

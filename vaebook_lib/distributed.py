@@ -78,7 +78,7 @@ class Context:
         if not self.distributed:
             return batches(*tensors, batch_size=batch_size, shuffle=True, generator=generator)
         idx = shard(len(tensors[0]), self.rank, self.world_size, generator).to(self.device)
-        return (tuple(t[i] for t in tensors) for i in idx.split(batch_size))
+        return (tuple(t.index_select(0, i) for t in tensors) for i in idx.split(batch_size))
 
     def part(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """La parte de un conjunto (la validación) que evalúa este proceso; las sumas se juntan con :meth:`means`."""
