@@ -9,6 +9,12 @@ entrena cada uno (tiempo real de la llamada completa, como lo vive un usuario; t
 emparejadas que alternan el orden: ``speedup`` es la mediana de los cocientes por ronda) y la -log p(x) de prueba de
 cada resultado con el mismo estimador (:func:`vaebook_lib.metrics.log_likelihood_is`).
 
+Para saber cuánto podría ganar un bucle mejor, se mide también el suelo del paso (``floor_ms``): lo que cuestan en
+este mismo VAE y lote las multiplicaciones de matrices y el paso de Adam, sin nada más
+(:func:`~vaebook_lib.experiments.bench.measure_breakdown`). ``ceiling_speedup`` = paso de pythae / suelo es lo más que un bucle que solo
+pagara eso podría aventajar a pythae, y ``rest_budget_ms`` lo que le quedaría a todo lo demás del paso de ``fit``
+(operaciones elemento a elemento, Python) para llegar a 2x (negativo: ni sin ellas se llegaría).
+
 pythae es opcional (``pip install pythae``, extra ``bench``); sin él, :func:`measure_pythae` devuelve un aviso.
 """
 from __future__ import annotations
@@ -117,8 +123,16 @@ def measure_pythae(*, n_train: int = 8000, n_test: int = 1000, epochs: int = 5, 
     nll_fit = -log_likelihood_is(ours, x_test, k).mean().item()
     torch.manual_seed(seed + 2)
     nll_pythae = -log_likelihood_is(theirs, x_test, k).mean().item()
+    # El suelo del paso con este VAE y este lote (datos ya binarizados, como aquí: sin el azar de la binarización).
+    from .bench import measure_breakdown
+    parts = measure_breakdown("mlp", batch_size=batch_size, lr=lr, seed=seed, hidden=hidden, latent_dim=latent_dim)
+    floor_ms = parts["gemm_ms"] + parts["adam_ms"]
     examples = n_train * epochs
+    fit_step_ms = 1e3 * batch_size * statistics.median(fit_times) / examples
+    pythae_step_ms = 1e3 * batch_size * statistics.median(pythae_times) / examples
     return {"kind": "pythae", "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "k": k,
             "rounds": rounds, "fit_eps": examples / statistics.median(fit_times),
             "pythae_eps": examples / statistics.median(pythae_times), "speedup": statistics.median(ratios),
-            "fit_nll": nll_fit, "pythae_nll": nll_pythae}
+            "fit_nll": nll_fit, "pythae_nll": nll_pythae, "fit_step_ms": fit_step_ms, "pythae_step_ms": pythae_step_ms,
+            "floor_ms": floor_ms, "ceiling_speedup": pythae_step_ms / floor_ms,
+            "rest_budget_ms": pythae_step_ms / 2 - floor_ms}
