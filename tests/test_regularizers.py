@@ -3,8 +3,9 @@ import torch
 from torch import nn
 
 from vaebook_lib.nets import Encoder
-from vaebook_lib.regularizers import (activation_penalty, denoising_excess, jacobian_frobenius_sq, k_sparse,
-                                      layer_activations, sigmoid_contractive_penalty)
+from vaebook_lib.regularizers import (activation_penalty, composed_jacobian_frobenius_sq, denoising_excess,
+                                      jacobian_frobenius_sq, k_sparse, layer_activations,
+                                      sigmoid_contractive_penalty)
 
 
 def test_activation_penalty_matches_hand_computation():
@@ -61,6 +62,23 @@ def test_jacobian_frobenius_of_linear_map_is_frobenius_of_matrix():
     x = torch.randn(3, 6)
     got = jacobian_frobenius_sq(lin, x)
     assert torch.allclose(got, lin.weight.pow(2).sum().expand(3), atol=1e-5)
+
+
+def test_chain_rule_through_the_code_is_the_full_jacobian():
+    """||J_{D∘E}||_F^2 por la regla de la cadena (d pasadas atrás y d adelante) = el jacobiano entero de la
+    composición, con imágenes (1, 5, 5), un código de 3 y ReLU; y de una composición lineal, ||B A||_F^2 a mano."""
+    from vaebook_lib.models import AE
+    torch.manual_seed(2)
+    ae = AE(in_shape=(1, 5, 5), latent_dim=3, hidden=(8,), output="identity").double().eval()
+    x = torch.rand(6, 1, 5, 5, dtype=torch.float64)
+    full = jacobian_frobenius_sq(lambda v: ae.decode(ae.encode(v)), x)
+    chain = composed_jacobian_frobenius_sq(ae.encode, ae.decode, x)
+    assert chain.shape == (6,) and torch.allclose(chain, full, rtol=1e-10, atol=0) and (chain > 0).all()
+    a, b = nn.Linear(7, 2, bias=False).double(), nn.Linear(2, 4).double()
+    got = composed_jacobian_frobenius_sq(a, b, torch.randn(3, 7, dtype=torch.float64))
+    assert torch.allclose(got, (b.weight @ a.weight).pow(2).sum().expand(3))
+    with pytest.raises(ValueError, match="código plano"):
+        composed_jacobian_frobenius_sq(lambda v: v, lambda z: z, x)
 
 
 def test_closed_form_equals_jacrev_and_gradients_match():
