@@ -253,3 +253,17 @@ def test_formas_test_size_of_the_full_profile_and_bad_sizes():
     for bad in (0, -3, 2.5, "10", True):
         with pytest.raises(ValueError, match="entero positivo"):
             load_formas(bad, size=16)
+
+
+@pytest.mark.parametrize("value", [0.5, 1e-6, 1 - 1e-7, 0.999])
+def test_a_single_non_binary_pixel_is_refused(value):
+    """El camino barato de la comprobación binaria (el máximo de la parte fraccionaria) ve un solo píxel gris entre
+    ceros y unos, cerca de 0 o de 1; y deja pasar un lote binario, también el de todo unos (frac(1) = 0)."""
+    from vaebook_lib.data.checks import check_images
+    x = (torch.rand(16, 1, 4, 4, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    check_images(x, (1, 4, 4), binary=True)
+    check_images(torch.ones(2, 1, 4, 4), (1, 4, 4), binary=True)
+    x[7, 0, 2, 3] = value
+    with pytest.raises(ValueError, match="binario"):
+        check_images(x, (1, 4, 4), binary=True)
+    check_images(x, (1, 4, 4))   # sin pedir binario, un gris en [0, 1] es válido
