@@ -426,9 +426,9 @@ def format_table(records: list[dict]) -> str:
             rest = r["fit_step_ms"] - r["floor_ms"]
             goal = (f"para 2x, todo lo demás del paso de fit debería caber en {r['rest_budget_ms']:.2f} ms (hoy "
                     f"{rest:.2f})" if r["rest_budget_ms"] > 0 else "ni con todo lo demás a cero se llegaría a 2x")
-            lines.append(f"  paso: fit {r['fit_step_ms']:.2f} ms, pythae {r['pythae_step_ms']:.2f} ms; solo GEMM + Adam "
-                         f"{r['floor_ms']:.2f} ms: un bucle que no pagara nada más iría {r['ceiling_speedup']:.2f}x más "
-                         f"deprisa que pythae; {goal}")
+            lines.append(f"  paso: fit {r['fit_step_ms']:.2f} ms, pythae {r['pythae_step_ms']:.2f} ms; solo GEMM + "
+                         f"Adam {r['floor_ms']:.2f} ms: un bucle que no pagara nada más iría "
+                         f"{r['ceiling_speedup']:.2f}x más deprisa que pythae; {goal}")
     nbs = [r for r in records if r["kind"] == "notebook"]
     if nbs:
         width = max(len(r["path"]) for r in nbs)

@@ -11,9 +11,9 @@ cada resultado con el mismo estimador (:func:`vaebook_lib.metrics.log_likelihood
 
 Para saber cuánto podría ganar un bucle mejor, se mide también el suelo del paso (``floor_ms``): lo que cuestan en
 este mismo VAE y lote las multiplicaciones de matrices y el paso de Adam, sin nada más
-(:func:`~vaebook_lib.experiments.bench.measure_breakdown`). ``ceiling_speedup`` = paso de pythae / suelo es lo más que un bucle que solo
-pagara eso podría aventajar a pythae, y ``rest_budget_ms`` lo que le quedaría a todo lo demás del paso de ``fit``
-(operaciones elemento a elemento, Python) para llegar a 2x (negativo: ni sin ellas se llegaría).
+(:func:`~vaebook_lib.experiments.bench.measure_breakdown`). ``ceiling_speedup`` = paso de pythae / suelo es lo más
+que un bucle que solo pagara eso podría aventajar a pythae, y ``rest_budget_ms`` lo que le quedaría a todo lo demás
+del paso de ``fit`` (operaciones elemento a elemento, Python) para llegar a 2x (negativo: ni sin ellas se llegaría).
 
 pythae es opcional (``pip install pythae``, extra ``bench``); sin él, :func:`measure_pythae` devuelve un aviso.
 """
