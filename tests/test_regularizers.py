@@ -65,7 +65,7 @@ def test_jacobian_frobenius_of_linear_map_is_frobenius_of_matrix():
 
 
 def test_chain_rule_through_the_code_is_the_full_jacobian():
-    """||J_{D∘E}||_F^2 por la regla de la cadena (d pasadas atrás y d adelante) = el jacobiano entero de la
+    """||J_{D∘E}||_F^2 por la regla de la cadena (2d pasadas hacia atrás) = el jacobiano entero de la
     composición, con imágenes (1, 5, 5), un código de 3 y ReLU; y de una composición lineal, ||B A||_F^2 a mano."""
     from vaebook_lib.models import AE
     torch.manual_seed(2)

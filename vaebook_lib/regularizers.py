@@ -71,15 +71,17 @@ def layer_activations(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return [*hidden, out]
 
 
+def _per_example(f: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``f`` de lotes como función de un solo ejemplo (lo que ``vmap`` recorre)."""
+    return lambda v: f(v.unsqueeze(0)).squeeze(0)
+
+
 def jacobian_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """||J_f(x_i)||_F^2 de cada ejemplo, exacto con ``torch.func`` (jacrev dentro de vmap): tensor (B,).
 
     ``f`` recibe un lote y devuelve un lote; el gradiente fluye hacia los parámetros que ``f`` usa.
     """
-    def single(xi):
-        return f(xi.unsqueeze(0)).squeeze(0)
-
-    jac = vmap(jacrev(single))(x)           # (B, *salida, *entrada)
+    jac = vmap(jacrev(_per_example(f)))(x)     # (B, *salida, *entrada)
     return jac.pow(2).flatten(1).sum(1)
 
 
@@ -93,17 +95,14 @@ def composed_jacobian_frobenius_sq(encode: Callable[[torch.Tensor], torch.Tensor
     u -> J_D^T u, es lineal en u y su jacobiano es J_D^T (todo en modo inverso). Con un código de 32 dimensiones, el
     mismo valor que :func:`jacobian_frobenius_sq` de la composición (prueba) con una fracción del trabajo.
     """
-    def one(f):
-        return lambda v: f(v.unsqueeze(0)).squeeze(0)
-
     def decoder_jacobian_t(zi):                                 # J_D(z)^T: (d, *salida)
-        out, back = vjp(one(decode), zi)
+        out, back = vjp(_per_example(decode), zi)
         return jacrev(lambda u: back(u)[0])(torch.zeros_like(out))
 
     z = encode(x)
     if z.ndim != 2:
         raise ValueError(f"encode debe dar un código plano (lote, d); dio la forma {tuple(z.shape)}.")
-    j_enc = vmap(jacrev(one(encode)))(x).flatten(2)             # (B, d, entrada)
+    j_enc = vmap(jacrev(_per_example(encode)))(x).flatten(2)    # (B, d, entrada)
     j_dec_t = vmap(decoder_jacobian_t)(z).flatten(2)            # (B, d, salida)
     return ((j_enc @ j_enc.transpose(1, 2)) * (j_dec_t @ j_dec_t.transpose(1, 2))).sum((1, 2))
 

@@ -128,11 +128,11 @@ def measure_pythae(*, n_train: int = 8000, n_test: int = 1000, epochs: int = 5, 
     parts = measure_breakdown("mlp", batch_size=batch_size, lr=lr, seed=seed, hidden=hidden, latent_dim=latent_dim)
     floor_ms = parts["gemm_ms"] + parts["adam_ms"]
     examples = n_train * epochs
-    fit_step_ms = 1e3 * batch_size * statistics.median(fit_times) / examples
-    pythae_step_ms = 1e3 * batch_size * statistics.median(pythae_times) / examples
+    t_fit, t_pythae = statistics.median(fit_times), statistics.median(pythae_times)
+    fit_step_ms, pythae_step_ms = 1e3 * batch_size * t_fit / examples, 1e3 * batch_size * t_pythae / examples
     return {"kind": "pythae", "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "k": k,
-            "rounds": rounds, "fit_eps": examples / statistics.median(fit_times),
-            "pythae_eps": examples / statistics.median(pythae_times), "speedup": statistics.median(ratios),
+            "rounds": rounds, "fit_eps": examples / t_fit, "pythae_eps": examples / t_pythae,
+            "speedup": statistics.median(ratios),
             "fit_nll": nll_fit, "pythae_nll": nll_pythae, "fit_step_ms": fit_step_ms, "pythae_step_ms": pythae_step_ms,
             "floor_ms": floor_ms, "ceiling_speedup": pythae_step_ms / floor_ms,
             "rest_budget_ms": pythae_step_ms / 2 - floor_ms}
