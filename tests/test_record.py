@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vaebook_lib import report
-from vaebook_lib.experiments import record
+from vaebook_lib.experiments import bench, record
 
 
 @pytest.fixture
@@ -224,7 +224,6 @@ def test_make_book_execution_cache_becomes_record_entries(tmp_path, monkeypatch,
 def test_a_recording_builds_the_book_like_make_test_with_one_fresh_shared_model_cache(records, tmp_path, monkeypatch):
     """Sin VAEBOOK_MODEL_CACHE, todos los cuadernos de una grabación comparten una caché vacía al empezar (la del
     usuario, quizá caliente, grabaría lo que tarda cargar); con ella, manda la suya."""
-    from vaebook_lib.experiments import bench
 
     seen = []
 
@@ -248,3 +247,22 @@ def test_a_recording_builds_the_book_like_make_test_with_one_fresh_shared_model_
     seen.clear()
     record.main(["--profile", "fast"])
     assert [c for c, _ in seen] == ["off", "off"]
+
+
+def test_notebooks_that_read_the_records_are_recorded_last(tmp_path):
+    """Al grabar el libro entero, el cuaderno que cita lo que suma cada registro se ejecuta después de los demás: cita
+    sus segundos recién grabados, no un registro a medio actualizar."""
+    def notebook(name, code):
+        path = tmp_path / name
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("experiments.record"),
+                                                       nbformat.v4.new_code_cell(code)]), path)
+        return path
+
+    reader = notebook("a.ipynb", "from vaebook_lib.experiments.record import load as load_record")
+    others = [notebook("b.ipynb", "x = 1"), notebook("c.ipynb", "print('experiments')")]
+    assert record.reads_records(reader) and not any(record.reads_records(p) for p in others)
+    assert record.recording_order([reader, *others]) == [*others, reader]
+    assert record.recording_order(others[::-1]) == others[::-1]     # los demás, en el orden en que venían
+    book = record.recording_order(bench.find_notebooks())
+    assert [p.name for p in book if record.reads_records(p)] == ["02_reproducibilidad.ipynb"]
+    assert book[-1].name == "02_reproducibilidad.ipynb" and len(book) == len(bench.find_notebooks())

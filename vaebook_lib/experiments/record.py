@@ -229,6 +229,23 @@ def announce(profile: str | None = None, notebooks: list[str] | None = None) -> 
             "En otra máquina puede variar (en una GPU, mucho menos).")
 
 
+def reads_records(path: Path) -> bool:
+    """¿Lee el cuaderno los registros (importa este módulo)? Es el caso de ``04_resultados/02_reproducibilidad``,
+    que cita lo que suma cada perfil."""
+    if not Path(path).is_file():   # no hay nada que leer: su ejecución dará el error
+        return False
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    return any(cell.get("cell_type") == "code" and "experiments.record" in "".join(cell.get("source", ""))
+               for cell in nb.get("cells", []))
+
+
+def recording_order(paths: list[Path]) -> list[Path]:
+    """Los cuadernos en el orden en que se graban: los que leen los registros, al final (en su orden). Al grabar el
+    libro entero, así citan los segundos ya grabados de todos los demás, no un registro a medio actualizar; el suyo
+    propio, que aún no se conoce, es el de la grabación anterior."""
+    return sorted(paths, key=reads_records)   # orden estable: los demás, como venían
+
+
 def main(argv=None) -> None:
     from .bench import find_notebooks
 
@@ -261,7 +278,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="vaebook-cache-") as folder:
         cache = os.environ.get(MODEL_CACHE_ENV) or folder
         print(f"Caché de modelos de esta grabación: {cache}", flush=True)
-        for nb in find_notebooks(a.notebooks):
+        for nb in recording_order(find_notebooks(a.notebooks)):
             rel = str(nb.resolve().relative_to(ROOT))
             entry = run_notebook(nb, profile, cache=cache)
             merge(profile, {rel: entry})   # cuaderno a cuaderno: una sesión cortada no pierde lo hecho
