@@ -9,7 +9,7 @@ from vaebook_lib.data import ImageData
 from vaebook_lib.feature_net import FeatureNet, accuracy, get_feature_net
 from vaebook_lib.metrics import sharpness
 from vaebook_lib.models import MODELS
-from vaebook_lib.models.recon_losses import DFCVAE, LogCoshVAE, MSSSIMVAE, log_cosh, ms_ssim, ms_ssim_reference
+from vaebook_lib.models.recon_losses import DFCVAE, LogCoshVAE, MSSSIMVAE, log_cosh, ms_ssim, ms_ssim_reference, ssim
 
 
 def _gray(n=8, seed=0):
@@ -63,6 +63,38 @@ def test_ms_ssim_matches_torchmetrics_values_and_gradients(scales):
     fast.sum().backward()
     ref.sum().backward()
     assert torch.allclose(a.grad, b.grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("sigma, size", [(1.5, 28), (1.5, 8), (1.0, 12)])
+def test_ssim_matches_torchmetrics_values_and_gradients(sigma, size):
+    """El SSIM rápido es el de torchmetrics (data_range=1, ventana gaussiana), valores y gradientes, también en
+    imágenes apenas mayores que el relleno por reflexión."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(5, 1, size, size, generator=g)
+    noisy = (x + 0.2 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    a, b = noisy.clone().requires_grad_(True), noisy.clone().requires_grad_(True)
+    fast = ssim(a, x, sigma)
+    ref = structural_similarity_index_measure(b, x, sigma=sigma, data_range=1.0, reduction="none")
+    assert fast.shape == (5,) and torch.allclose(fast, ref, atol=1e-5)
+    fast.sum().backward()
+    ref.sum().backward()
+    assert torch.allclose(a.grad, b.grad, atol=1e-5)
+    assert torch.allclose(ssim(x, x, sigma), torch.ones(5), atol=1e-5)
+    assert (ssim(noisy, x, sigma) < 0.99).all()
+
+
+def test_ssim_rejects_bad_input():
+    x = torch.rand(2, 1, 8, 8)
+    with pytest.raises(ValueError, match="misma forma"):
+        ssim(x, x[:1])
+    with pytest.raises(ValueError, match="misma forma"):
+        ssim(x[0], x[0])
+    with pytest.raises(ValueError, match="positiva"):
+        ssim(x, x, sigma=0.0)
+    with pytest.raises(ValueError, match="pequeñas"):
+        ssim(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5))
 
 
 def test_msssim_vae_reconstruction_term():

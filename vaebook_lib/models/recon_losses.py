@@ -58,6 +58,50 @@ def ms_ssim_reference(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_
                                                           data_range=1.0, betas=_betas(scales), reduction="none")
 
 
+def _ssim_maps(x: torch.Tensor, y: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Los mapas del SSIM de torchmetrics en cada píxel, (SSIM completo, contraste y estructura), y el relleno.
+
+    Ventana gaussiana de desviación ``sigma`` truncada como en torchmetrics, relleno por reflexión y las constantes
+    de Wang et al. con un rango de datos de 1. Filtra con una convolución por canales (``groups``) de un solo lote:
+    en CPU, la convolución de un canal que usa torchmetrics (y su gradiente, sobre todo) es varias veces más lenta.
+    """
+    k = int(3.5 * sigma + 0.5) * 2 + 1          # tamaño real de la ventana gaussiana en torchmetrics
+    pad = (k - 1) // 2
+    d = torch.arange((1 - k) / 2, (1 + k) / 2, dtype=x.dtype, device=x.device)
+    g = torch.exp(-(d / sigma).pow(2) / 2)
+    g = g / g.sum()
+    window = torch.outer(g, g)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    b, c, h, w = x.shape
+    xp = torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")
+    yp = torch.nn.functional.pad(y, (pad,) * 4, mode="reflect")
+    stack = torch.cat((xp, yp, xp * xp, yp * yp, xp * yp), dim=1)            # (B, 5C, H', W')
+    n = stack.shape[1] * b
+    out = torch.nn.functional.conv2d(stack.reshape(1, n, *stack.shape[-2:]),
+                                     window.expand(n, 1, k, k), groups=n).view(b, 5, c, h, w)
+    mx, my, exx, eyy, exy = out.unbind(1)
+    vx, vy = (exx - mx * mx).clamp_min(0), (eyy - my * my).clamp_min(0)
+    upper, lower = 2 * (exy - mx * my) + c2, vx + vy + c2
+    return ((2 * mx * my + c1) * upper) / ((mx * mx + my * my + c1) * lower), upper / lower, pad
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    """SSIM de cada par de imágenes en [0, 1] (Wang et al., 2004): un valor por ejemplo, 1 si son iguales.
+
+    El mismo cálculo que ``structural_similarity_index_measure`` de torchmetrics con ``data_range=1`` y sus valores
+    por defecto (ventana gaussiana con sigma = 1,5 px, 11 x 11; las pruebas lo comprueban), con el filtrado por
+    canales de :func:`_ssim_maps`: sobre las 10 000 imágenes de prueba de MNIST, unas tres veces más deprisa.
+    """
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(f"El SSIM necesita dos lotes (N, C, H, W) de la misma forma; se recibió "
+                         f"{tuple(x.shape)} y {tuple(y.shape)}.")
+    if sigma <= 0:
+        raise ValueError(f"La desviación de la ventana debe ser positiva; se recibió {sigma}.")
+    if min(x.shape[-2:]) <= int(3.5 * sigma + 0.5):                           # el relleno por reflexión
+        raise ValueError(f"Imágenes de {tuple(x.shape[-2:])} px son pequeñas para una ventana con sigma = {sigma}.")
+    return _ssim_maps(x, y, sigma)[0].flatten(1).mean(1)
+
+
 def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int = 5, sigma: float = 1.0
             ) -> torch.Tensor:
     """MS-SSIM de cada par de imágenes en [0, 1] (Wang et al., 2003): un valor por ejemplo, 1 si son iguales.
@@ -70,31 +114,14 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_size: int 
     usa torchmetrics es unas diez veces más lento y haría impracticable el entrenamiento.
     """
     _check_ms_ssim(x, y, scales, kernel_size)
-    k = int(3.5 * sigma + 0.5) * 2 + 1          # tamaño real de la ventana gaussiana en torchmetrics
-    pad = (k - 1) // 2
-    d = torch.arange((1 - k) / 2, (1 + k) / 2, dtype=x.dtype, device=x.device)
-    g = torch.exp(-(d / sigma).pow(2) / 2)
-    g = g / g.sum()
-    window = torch.outer(g, g)
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
     factors = []
     for s in range(scales):
-        b, c, h, w = x.shape
-        xp = torch.nn.functional.pad(x, (pad,) * 4, mode="reflect")
-        yp = torch.nn.functional.pad(y, (pad,) * 4, mode="reflect")
-        stack = torch.cat((xp, yp, xp * xp, yp * yp, xp * yp), dim=1)            # (B, 5C, H', W')
-        n = stack.shape[1] * b
-        out = torch.nn.functional.conv2d(stack.reshape(1, n, *stack.shape[-2:]),
-                                         window.expand(n, 1, k, k), groups=n).view(b, 5, c, h, w)
-        mx, my, exx, eyy, exy = out.unbind(1)
-        vx, vy = (exx - mx * mx).clamp_min(0), (eyy - my * my).clamp_min(0)
-        upper, lower = 2 * (exy - mx * my) + c2, vx + vy + c2
+        full, cs, pad = _ssim_maps(x, y, sigma)
         if s == scales - 1:                       # última escala: SSIM completo (luminancia incluida)
-            ssim = ((2 * mx * my + c1) * upper) / ((mx * mx + my * my + c1) * lower)
-            factors.append(torch.relu(ssim.flatten(1).mean(1)))
+            factors.append(torch.relu(full.flatten(1).mean(1)))
         else:                                     # escalas finas: solo contraste y estructura
-            cs = (upper / lower)[..., pad:h - pad, pad:w - pad]
-            factors.append(torch.relu(cs.flatten(1).mean(1)))
+            h, w = x.shape[-2:]
+            factors.append(torch.relu(cs[..., pad:h - pad, pad:w - pad].flatten(1).mean(1)))
             x, y = torch.nn.functional.avg_pool2d(x, 2), torch.nn.functional.avg_pool2d(y, 2)
     betas = torch.tensor(_betas(scales), dtype=x.dtype, device=x.device)
     return torch.prod(torch.stack(factors) ** betas[:, None], dim=0)
