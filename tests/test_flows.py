@@ -141,22 +141,24 @@ def test_reverse_kl_fit_lowers_free_energy_and_bounds_log_z():
 
 
 def test_reverse_kl_fit_is_plain_adam_on_the_annealed_free_energy():
-    """El bucle de fit_reverse_kl, a mano con torch.optim.Adam sin fusionar: la misma traza."""
+    """El bucle de fit_reverse_kl, a mano con el Adam de un tensor cada vez: exactamente la misma traza, bit a bit (el
+    Adam «foreach» que usa, más rápido con los 26 tensores de ocho pasos planares, no cambia la trayectoria de la
+    que dependen las cifras registradas de 02_vae/10)."""
     def make():
         torch.manual_seed(0)
-        return FlowDensity(2, [PlanarFlow(2) for _ in range(3)])
-    trace = fit_reverse_kl(make(), "U3", steps=20, batch_size=64, lr=1e-2, seed=5, anneal=10)
+        return FlowDensity(2, [PlanarFlow(2) for _ in range(8)])
+    trace = fit_reverse_kl(make(), "U3", steps=60, batch_size=64, lr=1e-2, seed=5, anneal=30)
     dens, g = make(), torch.Generator().manual_seed(5)
     opt = torch.optim.Adam(dens.parameters(), lr=1e-2, foreach=False)
     ref = []
-    for t in range(20):
+    for t in range(60):
         z, log_q = dens.sample(64, g)
         u = energy("U3", z)
         opt.zero_grad()
-        (log_q + min(1.0, 0.01 + t / 10) * u).mean().backward()
+        (log_q + min(1.0, 0.01 + t / 30) * u).mean().backward()
         opt.step()
         ref.append(float((log_q + u).mean().detach()))
-    assert trace == pytest.approx(ref, abs=1e-4)
+    assert trace == ref
 
 
 def test_bad_inputs_raise_spanish_errors():
