@@ -141,9 +141,8 @@ def test_reverse_kl_fit_lowers_free_energy_and_bounds_log_z():
 
 
 def test_reverse_kl_fit_is_plain_adam_on_the_annealed_free_energy():
-    """El bucle de fit_reverse_kl, a mano con el Adam de un tensor cada vez: exactamente la misma traza, bit a bit (el
-    Adam «foreach» que usa, más rápido con los 26 tensores de ocho pasos planares, no cambia la trayectoria de la
-    que dependen las cifras registradas de 02_vae/10)."""
+    """El bucle de fit_reverse_kl, a mano con el Adam de un tensor cada vez: exactamente la misma traza, bit a bit,
+    con los ocho pasos planares de 02_vae/10 (sus cifras registradas dependen de la trayectoria exacta)."""
     def make():
         torch.manual_seed(0)
         return FlowDensity(2, [PlanarFlow(2) for _ in range(8)])

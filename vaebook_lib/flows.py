@@ -289,12 +289,10 @@ def fit_reverse_kl(density: FlowDensity, name: str, steps: int, batch_size: int 
         raise ValueError("steps, batch_size y lr deben ser positivos.")
     g = torch.Generator().manual_seed(seed)
     anneal = max(steps // 2, 1) if anneal is None else anneal
-    # El Adam «foreach» (todos los tensores en cada operación), no el fusionado de ``fit`` (un 15 % más rápido aquí):
-    # el fusionado cambia el último bit de cada paso, y en el perfil completo de 02_vae/10 una de las tres semillas
-    # del planar acabó con el 85 % de la masa en un modo en vez de repartirla (medido): estos ajustes dependen de la
-    # trayectoria exacta. El «foreach» da los mismos bits que el de un tensor cada vez (prueba) con los 26 tensores
-    # de ocho pasos planares, y en 02_vae/10 ahorra una cuarta parte del tiempo de los ajustes (medido).
-    opt = torch.optim.Adam(density.parameters(), lr=lr, foreach=True)
+    # El Adam de un tensor cada vez, no el fusionado de ``fit`` (un 15 % más rápido aquí): el fusionado cambia el
+    # último bit de cada paso, y en el perfil completo de 02_vae/10 una de las tres semillas del planar acabó con
+    # el 85 % de la masa en un modo en vez de repartirla (medido): estos ajustes dependen de la trayectoria exacta.
+    opt = torch.optim.Adam(density.parameters(), lr=lr)
     trace = []
     for t in range(steps):
         beta = min(1.0, 0.01 + t / anneal)
