@@ -90,7 +90,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
 
     El mismo cálculo que ``structural_similarity_index_measure`` de torchmetrics con ``data_range=1`` y sus valores
     por defecto (ventana gaussiana con sigma = 1,5 px, 11 x 11; las pruebas lo comprueban), con el filtrado por
-    canales de :func:`_ssim_maps`: sobre las 10 000 imágenes de prueba de MNIST, unas tres veces más deprisa.
+    canales de :func:`_ssim_maps`: con 2000 imágenes de 28 x 28 px, un tercio del tiempo en CPU (medido).
     """
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(f"El SSIM necesita dos lotes (N, C, H, W) de la misma forma; se recibió "
