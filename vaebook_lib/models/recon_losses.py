@@ -58,6 +58,11 @@ def ms_ssim_reference(x: torch.Tensor, y: torch.Tensor, scales: int = 3, kernel_
                                                           data_range=1.0, betas=_betas(scales), reduction="none")
 
 
+def _window_radius(sigma: float) -> int:
+    """Radio de la ventana gaussiana truncada de torchmetrics (lado 2r + 1), que es también su relleno."""
+    return int(3.5 * sigma + 0.5)
+
+
 def _ssim_maps(x: torch.Tensor, y: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Los mapas del SSIM de torchmetrics en cada píxel, (SSIM completo, contraste y estructura), y el relleno.
 
@@ -65,8 +70,8 @@ def _ssim_maps(x: torch.Tensor, y: torch.Tensor, sigma: float) -> tuple[torch.Te
     de Wang et al. con un rango de datos de 1. Filtra con una convolución por canales (``groups``) de un solo lote:
     en CPU, la convolución de un canal que usa torchmetrics (y su gradiente, sobre todo) es varias veces más lenta.
     """
-    k = int(3.5 * sigma + 0.5) * 2 + 1          # tamaño real de la ventana gaussiana en torchmetrics
-    pad = (k - 1) // 2
+    pad = _window_radius(sigma)
+    k = 2 * pad + 1                             # tamaño real de la ventana gaussiana en torchmetrics
     d = torch.arange((1 - k) / 2, (1 + k) / 2, dtype=x.dtype, device=x.device)
     g = torch.exp(-(d / sigma).pow(2) / 2)
     g = g / g.sum()
@@ -97,7 +102,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
                          f"{tuple(x.shape)} y {tuple(y.shape)}.")
     if sigma <= 0:
         raise ValueError(f"La desviación de la ventana debe ser positiva; se recibió {sigma}.")
-    if min(x.shape[-2:]) <= int(3.5 * sigma + 0.5):                           # el relleno por reflexión
+    if min(x.shape[-2:]) <= _window_radius(sigma):                            # el relleno por reflexión
         raise ValueError(f"Imágenes de {tuple(x.shape[-2:])} px son pequeñas para una ventana con sigma = {sigma}.")
     return _ssim_maps(x, y, sigma)[0].flatten(1).mean(1)
 
