@@ -132,6 +132,14 @@ def test_image_quality_psnr_by_hand_and_ssim_of_identical():
     assert image_quality(x, (x + 0.3 * torch.randn_like(x)).clamp(0, 1))["ssim"] < 0.9
     with pytest.raises(ValueError, match="igual forma"):
         image_quality(x, x[:1])
+    bad = x.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="images contiene NaN"):
+        image_quality(x, bad)
+    with pytest.raises(ValueError, match=r"reference debe estar en \[0, 1\]"):
+        image_quality(255 * x, x)
+    with pytest.raises(ValueError, match="coma flotante"):
+        image_quality(x, (255 * x).to(torch.uint8))
 
 
 def test_mean_image_scores_by_hand():

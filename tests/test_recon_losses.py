@@ -97,6 +97,23 @@ def test_ssim_rejects_bad_input():
         ssim(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5))
 
 
+@pytest.mark.parametrize("fn", [ssim, ms_ssim, ms_ssim_reference])
+def test_ssim_and_ms_ssim_reject_nan_integers_and_out_of_range(fn):
+    x = torch.rand(2, 1, 28, 28)
+    nan = x.clone()
+    nan[1, 0, 3, 4] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        fn(nan, x)
+    with pytest.raises(ValueError, match="NaN"):
+        fn(x, nan)
+    with pytest.raises(ValueError, match="coma flotante"):
+        fn((255 * x).to(torch.uint8), (255 * x).to(torch.uint8))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fn(255 * x, x)
+    with pytest.raises(ValueError, match="tensor"):
+        fn(x.numpy(), x)
+
+
 def test_msssim_vae_reconstruction_term():
     m = MSSSIMVAE()
     x = _gray()

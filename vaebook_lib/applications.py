@@ -18,6 +18,7 @@ from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from .data.batches import batches
+from .data.checks import check_images
 from .metrics import knn_accuracy  # noqa: F401  (la clasificación con atributos latentes del capítulo 1)
 from .models.ae import AE
 from .models.base import encode_all
@@ -188,6 +189,8 @@ def image_quality(reference: torch.Tensor, images: torch.Tensor) -> dict[str, fl
     if reference.shape != images.shape or reference.ndim != 4:
         raise ValueError(f"Se esperaban dos lotes (N, C, H, W) de igual forma; se recibió "
                          f"{tuple(reference.shape)} y {tuple(images.shape)}.")
+    for name, t in (("reference", reference), ("images", images)):
+        check_images(t, tuple(t.shape[1:]), name=name)
     psnr = peak_signal_noise_ratio(images, reference, data_range=1.0, reduction="none", dim=(1, 2, 3))
     # el SSIM de torchmetrics, calculado con un filtro por canales (models.recon_losses.ssim): tres veces más rápido
     return {"psnr": float(psnr.mean()), "ssim": float(ssim(images, reference).mean())}

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import torch
 
+from ..data.checks import check_images
 from ..feature_net import FeatureNet
 from ..losses import kl_to_standard_normal
 from .base import NONNEGATIVE, Range
@@ -33,10 +34,21 @@ def log_cosh(t: torch.Tensor, a: float) -> torch.Tensor:
     return (u + torch.nn.functional.softplus(-2 * u) - math.log(2)) / a
 
 
-def _check_ms_ssim(x, y, scales, kernel_size):
+def _check_pair(x, y, what: str) -> None:
+    """Dos lotes (N, C, H, W) de la misma forma, de coma flotante, sin NaN y en [0, 1] (el rango de datos 1 que
+    suponen las constantes del SSIM): una reducción por lote, el diagnóstico fino solo al fallar."""
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{what}: {name} debe ser un tensor de PyTorch; se recibió {type(t).__name__}.")
     if x.shape != y.shape or x.ndim != 4:
-        raise ValueError(f"MS-SSIM necesita dos lotes (N, C, H, W) de la misma forma; se recibió "
+        raise ValueError(f"{what} necesita dos lotes (N, C, H, W) de la misma forma; se recibió "
                          f"{tuple(x.shape)} y {tuple(y.shape)}.")
+    for name, t in (("x", x), ("y", y)):
+        check_images(t, tuple(t.shape[1:]), name=f"{what}: {name}")
+
+
+def _check_ms_ssim(x, y, scales, kernel_size):
+    _check_pair(x, y, "MS-SSIM")
     if not 1 <= scales <= len(MS_SSIM_BETAS):
         raise ValueError(f"El número de escalas debe estar entre 1 y {len(MS_SSIM_BETAS)}; se recibió {scales}.")
     if min(x.shape[-2:]) <= (kernel_size - 1) * max(1, scales - 1) ** 2:   # el límite de torchmetrics
@@ -97,9 +109,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
     por defecto (ventana gaussiana con sigma = 1,5 px, 11 x 11; las pruebas lo comprueban), con el filtrado por
     canales de :func:`_ssim_maps`: con 2000 imágenes de 28 x 28 px, un tercio del tiempo en CPU (medido).
     """
-    if x.shape != y.shape or x.ndim != 4:
-        raise ValueError(f"El SSIM necesita dos lotes (N, C, H, W) de la misma forma; se recibió "
-                         f"{tuple(x.shape)} y {tuple(y.shape)}.")
+    _check_pair(x, y, "El SSIM")
     if sigma <= 0:
         raise ValueError(f"La desviación de la ventana debe ser positiva; se recibió {sigma}.")
     if min(x.shape[-2:]) <= _window_radius(sigma):                            # el relleno por reflexión
