@@ -8,14 +8,11 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
-from scipy.linalg import subspace_angles
-from scipy.ndimage import median_filter
-from sklearn.decomposition import PCA
-from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
-from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from .data.batches import batches
 from .data.checks import check_images
@@ -24,6 +21,11 @@ from .models.ae import AE
 from .models.base import encode_all
 from .models.recon_losses import ssim
 from .train import fit
+
+# SciPy, scikit-learn y torchmetrics se importan en la función que los usa: juntos tardan 2-4 s en cargarse, y
+# varios cuadernos importan de aquí solo funciones que no los necesitan (knn_accuracy, codes...).
+if TYPE_CHECKING:
+    from sklearn.decomposition import PCA
 
 
 def survey_normalize(x: torch.Tensor, mean: torch.Tensor | None = None, m: int | None = None
@@ -92,6 +94,8 @@ def relative_error(x: torch.Tensor | np.ndarray, x_hat: torch.Tensor | np.ndarra
 
 def pca_reconstruction(x_train: torch.Tensor, k: int, *others: torch.Tensor) -> tuple[PCA, list[np.ndarray]]:
     """Ajusta un PCA de rango k en ``x_train`` (N, D) y devuelve (pca, [reconstrucción de x_train, de others...])."""
+    from sklearn.decomposition import PCA
+
     pca = PCA(n_components=k, svd_solver="full").fit(np.asarray(x_train))
     recs = [pca.inverse_transform(pca.transform(np.asarray(x))) for x in (x_train, *others)]
     return pca, recs
@@ -99,6 +103,8 @@ def pca_reconstruction(x_train: torch.Tensor, k: int, *others: torch.Tensor) -> 
 
 def principal_angles(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray:
     """Ángulos principales (en grados, de mayor a menor) entre los espacios columna de ``a`` y ``b``."""
+    from scipy.linalg import subspace_angles
+
     return np.degrees(subspace_angles(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)))
 
 
@@ -162,12 +168,16 @@ def median_denoise(x: torch.Tensor, size: int = 3) -> torch.Tensor:
         raise ValueError(f"Se esperaba un lote (N, C, H, W); se recibió la forma {tuple(x.shape)}.")
     if size < 1 or size % 2 == 0:
         raise ValueError(f"El tamaño de la ventana debe ser un entero impar positivo; se recibió {size}.")
+    from scipy.ndimage import median_filter
+
     out = median_filter(x.detach().cpu().numpy(), size=(1, 1, size, size), mode="nearest")
     return torch.from_numpy(out).to(x.dtype)
 
 
 def anomaly_roc(scores_normal, scores_anomalous) -> dict[str, np.ndarray | float]:
     """Curva ROC y AUC de la puntuación (mayor = más anómalo); las anomalías son la clase positiva."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
     s0, s1 = np.asarray(scores_normal), np.asarray(scores_anomalous)
     if len(s0) == 0 or len(s1) == 0:
         raise ValueError("Hacen falta ejemplos normales y anómalos para la curva ROC.")
@@ -191,6 +201,8 @@ def image_quality(reference: torch.Tensor, images: torch.Tensor) -> dict[str, fl
                          f"{tuple(reference.shape)} y {tuple(images.shape)}.")
     for name, t in (("reference", reference), ("images", images)):
         check_images(t, tuple(t.shape[1:]), name=name)
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
     psnr = peak_signal_noise_ratio(images, reference, data_range=1.0, reduction="none", dim=(1, 2, 3))
     # el SSIM de torchmetrics, calculado con un filtro por canales (models.recon_losses.ssim): tres veces más rápido
     return {"psnr": float(psnr.mean()), "ssim": float(ssim(images, reference).mean())}

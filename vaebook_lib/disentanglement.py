@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import mutual_info_score
 
 from .data.formas import FACTOR_SIZES, render
 from .models.base import encode_all, evaluating
@@ -85,6 +83,8 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:
         raise ValueError("MIG necesita al menos dos dimensiones en el código.")
     if not np.isfinite(codes).all():
         raise ValueError("Los códigos contienen NaN o valores infinitos.")
+    from sklearn.metrics import mutual_info_score   # scikit-learn, solo donde se usa (tarda ~2 s en cargarse)
+
     disc = discretize(codes, bins)
     gaps = []
     for k in range(factors.shape[1]):
@@ -141,6 +141,8 @@ def beta_vae_score(represent: Represent, source: FactorSource, n_train: int = 10
 
     x_train, y_train = features(n_train)
     x_eval, y_eval = features(n_eval)
+    from sklearn.linear_model import LogisticRegression
+
     clf = LogisticRegression(max_iter=2000).fit(x_train, y_train)
     return {"train_accuracy": float(clf.score(x_train, y_train)), "eval_accuracy": float(clf.score(x_eval, y_eval))}
 
