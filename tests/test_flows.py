@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.func import jacrev
 
-from vaebook_lib.flows import (MADE, FlowDensity, IAFStep, PlanarFlow, RadialFlow, energy, fit_reverse_kl,
+from vaebook_lib.flows import (MADE, FlowDensity, IAFStep, PlanarChain, PlanarFlow, RadialFlow, energy, fit_reverse_kl,
                                log_partition_2d, planar, planar_chain, planar_u_hat, radial, reverse_kl)
 
 
@@ -92,6 +92,60 @@ def test_planar_chain_edge_cases_and_bad_shapes():
         planar_chain(z, torch.zeros(7, 2, 3), torch.zeros(7, 2, 3), torch.zeros(7, 2))
     with pytest.raises(ValueError, match="forma"):
         planar_chain(z, torch.zeros(3), torch.zeros(3), torch.zeros(1))
+
+
+def test_planar_chain_module_is_k_planar_flows_in_a_list():
+    """PlanarChain(D, K): la inicialización de K PlanarFlow creados seguidos y, como flujo de FlowDensity, las
+    mismas muestras, log q y gradientes (respecto de los mismos parámetros) que la lista de K PlanarFlow."""
+    K = 8
+    torch.manual_seed(3)
+    steps = [PlanarFlow(2) for _ in range(K)]
+    torch.manual_seed(3)
+    chain = PlanarChain(2, K)
+    assert torch.equal(chain.u, torch.stack([f.u for f in steps])) and chain.u.shape == (K, 2)
+    assert torch.equal(chain.w, torch.stack([f.w for f in steps]))
+    assert torch.equal(chain.b, torch.zeros(K, 1))
+    with torch.no_grad():                                  # parámetros no triviales en los dos
+        for k, f in enumerate(steps):
+            f.b.fill_(0.3 * k - 1)
+            chain.b[k] = 0.3 * k - 1
+    listed, chained = FlowDensity(2, steps), FlowDensity(2, [chain])
+    (z1, lq1), (z2, lq2) = (d.sample(64, torch.Generator().manual_seed(1)) for d in (listed, chained))
+    assert torch.allclose(z1, z2, atol=1e-6) and torch.allclose(lq1, lq2, atol=1e-5)
+    g1 = torch.autograd.grad((lq1 + energy("U1", z1)).mean(), [f.u for f in steps] + [f.w for f in steps])
+    g2 = torch.autograd.grad((lq2 + energy("U1", z2)).mean(), [chain.u, chain.w])
+    assert torch.allclose(torch.stack(g1[:K]), g2[0], atol=1e-5)
+    assert torch.allclose(torch.stack(g1[K:]), g2[1], atol=1e-5)
+    # el paso k es planar(z, u[k], w[k], b[k])
+    z = torch.randn(5, 2)
+    ref, ref_ld = z, torch.zeros(5)
+    for u, w, b in zip(chain.u, chain.w, chain.b):
+        ref, ld = planar(ref, u, w, b)
+        ref_ld = ref_ld + ld
+    out, log_det = chain(z)
+    assert torch.allclose(out, ref, atol=1e-6) and torch.allclose(log_det, ref_ld, atol=1e-5)
+    assert torch.allclose(log_det, autograd_logdet(chain, z), atol=1e-4)
+
+
+def test_planar_chain_module_save_load_after_fitting_and_bad_inputs(tmp_path):
+    torch.manual_seed(0)
+    dens = FlowDensity(2, [PlanarChain(2, 4)])
+    before = {k: v.clone() for k, v in dens.state_dict().items()}
+    fit_reverse_kl(dens, "U2", steps=30, batch_size=64, seed=1)
+    assert any(not torch.equal(before[k], v) for k, v in dens.state_dict().items())   # el ajuste los cambió
+    torch.save(dens.state_dict(), tmp_path / "chain.pt")
+    torch.manual_seed(9)
+    other = FlowDensity(2, [PlanarChain(2, 4)])
+    other.load_state_dict(torch.load(tmp_path / "chain.pt"))
+    g = lambda: torch.Generator().manual_seed(2)
+    assert all(torch.equal(a, b) for a, b in zip(dens.sample(16, g()), other.sample(16, g())))
+    for dim, length in ((0, 3), (2, 0), (-1, 2)):
+        with pytest.raises(ValueError, match="positivos"):
+            PlanarChain(dim, length)
+    with pytest.raises(ValueError, match="componentes"):
+        PlanarChain(3, 2)(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="NaN"):
+        PlanarChain(2, 2)(torch.full((1, 2), float("nan")))
 
 
 def test_radial_beta_constraint():

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import flush_denormals
+from .data.checks import all_finite
 
 
 def _check_z(z: torch.Tensor, dim: int | None = None) -> None:
@@ -24,7 +25,7 @@ def _check_z(z: torch.Tensor, dim: int | None = None) -> None:
         raise ValueError("z debe ser un tensor con al menos una dimensión (la del latente).")
     if dim is not None and z.shape[-1] != dim:
         raise ValueError(f"z debe tener {dim} componentes en su última dimensión; se recibió {z.shape[-1]}.")
-    if not torch.isfinite(z).all():
+    if not all_finite(z.detach()):        # una reducción (aminmax), sin grafo: cada paso de flujo lo comprueba
         raise ValueError("z contiene NaN o valores infinitos.")
 
 
@@ -110,6 +111,32 @@ class PlanarFlow(nn.Module):
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         _check_z(z, self.dim)
         return planar(z, self.u, self.w, self.b)
+
+
+class PlanarChain(nn.Module):
+    """K pasos planares seguidos en un solo flujo, con los parámetros apilados: ``u``, ``w`` (K, D) y ``b`` (K, 1).
+
+    Hace lo mismo que K :class:`PlanarFlow` en una lista (prueba: mismos valores y gradientes, salvo redondeo), con
+    la inicialización de K ``PlanarFlow`` creados seguidos, pero con :func:`planar_chain`: en 2-D, donde cada paso
+    son operaciones diminutas, el paso de optimización de ``fit_reverse_kl`` con K = 8 y lotes de 256 tarda unos
+    3,6 ms en vez de 10 (un hilo, medido en rondas alternas), y Adam actualiza tres tensores en vez de 3K. El
+    paso k es ``planar(z, u[k], w[k], b[k])``.
+    """
+
+    def __init__(self, dim: int, length: int):
+        super().__init__()
+        if dim <= 0 or length <= 0:
+            raise ValueError(f"La dimensión y el número de pasos deben ser positivos; se recibió dim={dim}, "
+                             f"length={length}.")
+        self.dim, self.length = dim, length
+        draws = [(torch.randn(dim) * 0.1, torch.randn(dim) * 0.1) for _ in range(length)]   # el orden de PlanarFlow
+        self.u = nn.Parameter(torch.stack([u for u, _ in draws]))
+        self.w = nn.Parameter(torch.stack([w for _, w in draws]))
+        self.b = nn.Parameter(torch.zeros(length, 1))
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_z(z, self.dim)
+        return planar_chain(z, self.u, self.w, self.b)
 
 
 class RadialFlow(nn.Module):
@@ -289,9 +316,9 @@ def fit_reverse_kl(density: FlowDensity, name: str, steps: int, batch_size: int 
         raise ValueError("steps, batch_size y lr deben ser positivos.")
     g = torch.Generator().manual_seed(seed)
     anneal = max(steps // 2, 1) if anneal is None else anneal
-    # El Adam de un tensor cada vez, no el fusionado de ``fit`` (un 15 % más rápido aquí): el fusionado cambia el
-    # último bit de cada paso, y en el perfil completo de 02_vae/10 una de las tres semillas del planar acabó con
-    # el 85 % de la masa en un modo en vez de repartirla (medido): estos ajustes dependen de la trayectoria exacta.
+    # El Adam de un tensor cada vez, no el fusionado de ``fit``: con los pasos planares en un ``PlanarChain`` (tres
+    # tensores) el fusionado no es más rápido aquí (medido en rondas alternas), y cambiaría el último bit de cada
+    # paso; estos ajustes dependen de la trayectoria (qué semilla reparte la masa de U1 entre los dos modos).
     opt = torch.optim.Adam(density.parameters(), lr=lr)
     trace = []
     for t in range(steps):
