@@ -1,4 +1,6 @@
 """Pruebas de las métricas: el estimador de log p(x) por muestreo de importancia frente al valor exacto."""
+import math
+
 import pytest
 import torch
 
@@ -99,3 +101,40 @@ def test_is_chunk_when_the_system_does_not_report_memory(monkeypatch):
     assert metrics.is_chunk(m, 100, 64, torch.device("cpu")) == 64
     with pytest.raises(ValueError, match="vacío"):
         log_likelihood_is(m, x[:0], 10)
+
+
+def test_log_likelihood_is_validates_x_once_and_skips_distribution_checks():
+    """Con un modelo del libro, x se valida con check_input (error en español, no el de torch.distributions) y,
+    dentro, sin las comprobaciones de torch.distributions en cada copia del lote: los mismos valores, bit a bit,
+    y la validación global vuelve a su estado."""
+    from torch.distributions import Distribution
+
+    from vaebook_lib.models import VAE
+
+    torch.manual_seed(0)
+    m = VAE(in_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
+    x = (torch.rand(30, 1, 8, 8) > 0.5).float()
+    seen = []
+    log_weights = m.log_weights
+
+    def spy(xb, k):
+        seen.append(Distribution._validate_args)
+        return log_weights(xb, k)
+
+    m.log_weights = spy
+    before = Distribution._validate_args
+    torch.manual_seed(1)
+    fast = log_likelihood_is(m, x, 40, batch_size=10, chunk=15)
+    assert seen and not any(seen) and Distribution._validate_args == before
+    m.log_weights = log_weights
+    torch.manual_seed(1)
+    ref = []
+    for s in range(0, 30, 10):                      # a mano, con la validación de torch.distributions
+        with torch.no_grad():
+            parts = [torch.logsumexp(m.log_weights(x[s:s + 10], c), 0) for c in (15, 15, 10)]
+        ref.append(torch.logsumexp(torch.stack(parts), 0) - math.log(40))
+    assert torch.equal(fast, torch.cat(ref))
+    for bad, match in ((torch.full_like(x, 0.5), "binario"), (x * float("nan"), "NaN"), (x[:, :, :4], "forma")):
+        with pytest.raises(ValueError, match=match):
+            log_likelihood_is(m, bad, 5)
+    assert Distribution._validate_args == before

@@ -1,6 +1,7 @@
 """Métricas: estimación de log p(x) por muestreo de importancia (y, en capítulos posteriores, más)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -8,7 +9,7 @@ import os
 import numpy as np
 import torch
 
-from .config import flush_denormals, get_device
+from .config import flush_denormals, get_device, no_distribution_checks
 from .data.batches import batches
 from .models.base import encode_all, evaluating
 
@@ -41,10 +42,17 @@ def log_likelihood_is(model, x: torch.Tensor, k: int, batch_size: int = 100, chu
         chunk = is_chunk(model, min(batch_size, len(x)), k, device, x_dim=x[0].numel())
     elif not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk debe ser un entero positivo; se recibió {chunk!r}.")
+    check = getattr(model, "check_input", None)   # los modelos del libro: forma, tipo, rango y binario, en español
     out = []
-    with evaluating(model.to(device)), flush_denormals():   # los pesos diminutos no frenan el cálculo
+    # Los pesos diminutos no frenan el cálculo; sin las comprobaciones de torch.distributions, que repetirían la
+    # de check_input en cada una de las k copias del lote (del 12 al 18 % del tiempo, medido), salvo con un objeto
+    # que no valida sus datos.
+    with evaluating(model.to(device)), flush_denormals(), \
+            (no_distribution_checks() if check is not None else contextlib.nullcontext()):
         for (xb,) in batches(x, batch_size=batch_size):
             xb = xb.to(device)
+            if check is not None:
+                check(xb)
             parts = [torch.logsumexp(log_weights(xb, min(chunk, k - i)), dim=0) for i in range(0, k, chunk)]
             out.append((torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)).cpu())
     model.to(home)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal
 
-from .config import flush_denormals
+from .config import flush_denormals, no_distribution_checks
 from .flows import MADE, planar_chain
 from .models.base import evaluating
 
@@ -94,7 +94,7 @@ def grid_posterior(model, x: torch.Tensor, *, lim: float = 8.0, n: int = 161, n_
     _check_model_x(model, x)
     if lim <= 0 or n < 3 or n_fine < 3 or tail <= 0 or chunk < 1:
         raise ValueError("lim y tail deben ser positivos, n y n_fine al menos 3 y chunk positivo.")
-    with evaluating(model):
+    with evaluating(model), no_distribution_checks():          # x ya validado: check_input
         t = torch.linspace(-lim, lim, n)
         step = float(t[1] - t[0])
         pts = torch.stack(torch.meshgrid(t, t, indexing="xy"), -1).reshape(-1, 2)   # (n*n, 2), fila = z2
@@ -222,7 +222,7 @@ def fit_per_image(model, x: torch.Tensor, family: str, *, loc: torch.Tensor, sca
         raise ValueError("steps y samples deben ser enteros positivos y lr positiva.")
     g = torch.Generator().manual_seed(seed)
     q = PerImageQ(family, loc, scale, flow_length=flow_length, generator=g)
-    with evaluating(model):
+    with evaluating(model), no_distribution_checks():          # x ya validado: check_input
         frozen = [p for p in model.parameters() if p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)
@@ -252,10 +252,11 @@ def evaluate_q(model, x: torch.Tensor, q: PerImageQ, samples: int = 2000, seed: 
 
     Se usa la misma semilla para todas las familias (números aleatorios comunes). Devuelve dos tensores (B,).
     """
+    _check_model_x(model, x)
     if samples < 1 or chunk < 1:
         raise ValueError("samples y chunk deben ser enteros positivos.")
     g = torch.Generator().manual_seed(seed)
-    with evaluating(model):
+    with evaluating(model), no_distribution_checks():          # x ya validado: check_input
         lw = torch.cat([elbo_and_log_weights(model, x, q, torch.randn(min(chunk, samples - s), *q.loc.shape,
                                                                      generator=g))
                         for s in range(0, samples, chunk)])                            # (S, B)

@@ -145,7 +145,8 @@ def measure_breakdown(arch: str = "mlp", *, batch_size: int = 128, steps: int = 
     from torch.profiler import ProfilerActivity, profile
 
     from ..data.transforms import Binarize
-    from ..train import _default_optimizer, no_distribution_checks
+    from ..config import no_distribution_checks
+    from ..train import _default_optimizer
 
     if steps <= 0 or batch_size <= 0:
         raise ValueError("steps y batch_size deben ser positivos.")
