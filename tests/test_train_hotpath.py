@@ -184,3 +184,35 @@ def test_flushing_denormals_does_not_change_what_the_iwae_learns(monkeypatch):
     assert runs[0]["bound"][-1] > runs[0]["bound"][0]         # aprende
     for key in ("loss", "bound", "elbo"):
         assert runs[0][key] == pytest.approx(runs[1][key], rel=1e-5), key
+
+
+def test_evaluate_skips_distribution_checks_with_the_same_values():
+    """evaluate: el modelo valida cada lote; dentro, sin las comprobaciones de torch.distributions (los mismos
+    valores que con ellas) y, al salir, la validación global como estaba."""
+    from vaebook_lib.models import VAE
+    from vaebook_lib.train import evaluate
+
+    torch.manual_seed(0)
+    m = VAE(in_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
+    x = (torch.rand(40, 1, 8, 8) > 0.5).float()
+    seen, forward = [], m.forward
+
+    def spy(*args, **kwargs):
+        seen.append(Distribution._validate_args)
+        return forward(*args, **kwargs)
+
+    m.forward = spy
+    before = Distribution._validate_args
+    torch.manual_seed(1)
+    fast = evaluate(m, x, batch_size=16)
+    assert len(seen) == 3 and not any(seen) and Distribution._validate_args == before
+    m.forward = forward
+    torch.manual_seed(1)
+    with torch.no_grad():
+        m.eval()
+        outs = [m(x[s:s + 16]) for s in range(0, 40, 16)]
+    ref = {k: sum(float(o.terms[k]) * n for o, n in zip(outs, (16, 16, 8))) / 40 for k in fast}
+    assert fast == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(ValueError, match="binario"):
+        evaluate(m, torch.full_like(x, 0.5))
+    assert Distribution._validate_args == before
