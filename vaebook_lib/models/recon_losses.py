@@ -44,7 +44,7 @@ def _check_pair(x, y, what: str) -> None:
         raise ValueError(f"{what} necesita dos lotes (N, C, H, W) de la misma forma; se recibió "
                          f"{tuple(x.shape)} y {tuple(y.shape)}.")
     for name, t in (("x", x), ("y", y)):
-        check_images(t, tuple(t.shape[1:]), name=f"{what}: {name}")
+        check_images(t.detach(), tuple(t.shape[1:]), name=f"{what}: {name}")   # sin grafo: solo se mira
 
 
 def _check_ms_ssim(x, y, scales, kernel_size):
