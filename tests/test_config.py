@@ -114,7 +114,7 @@ def test_importing_the_library_leaves_slow_optional_imports_for_later():
     import subprocess
     import sys
 
-    # Tampoco los módulos de los que varios cuadernos importan solo funciones que no los usan (knn_accuracy,
+    # Tampoco los módulos de los que un cuaderno puede importar solo funciones que no los usan (codes,
     # kl_per_dimension...): SciPy y scikit-learn se importan dentro de la función que los necesita.
     for module in ("vaebook_lib", "vaebook_lib.applications", "vaebook_lib.disentanglement", "vaebook_lib.metrics"):
         code = (f"import sys, {module}; "

@@ -23,7 +23,7 @@ from .models.recon_losses import ssim
 from .train import fit
 
 # SciPy, scikit-learn y torchmetrics se importan en la función que los usa: juntos tardan 2-4 s en cargarse, y
-# varios cuadernos importan de aquí solo funciones que no los necesitan (knn_accuracy, codes...).
+# un cuaderno que importa de aquí funciones que no los usan (codes, decoder_matrix...) no debe pagarlos.
 if TYPE_CHECKING:
     from sklearn.decomposition import PCA
 
