@@ -333,3 +333,13 @@ def test_overflowing_kl_stops_training_instead_of_nan():
     assert out.terms["kl"] == math.inf
     with pytest.raises(FloatingPointError, match="dejó de ser finita"):
         fit(vae, binary_batch(8), epochs=1, batch_size=8, progress=False)
+
+
+def test_config_ranges_read_as_a_spanish_enumeration():
+    """El rango de un campo en el mensaje de error: «a, b y c», no «a y b y c»."""
+    from vaebook_lib.models.base import Range
+
+    assert str(Range(0.0, 1.0)) == ">= 0, <= 1 y finito"
+    assert str(Range(0.0, low_open=True)) == "> 0 y finito"
+    assert str(Range(0.0, 1.0, finite=False)) == ">= 0 y <= 1"
+    assert str(Range(high=3.0, finite=False)) == "<= 3"

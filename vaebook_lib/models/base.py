@@ -40,7 +40,8 @@ class Range:
     def __str__(self) -> str:
         lo = f"{'>' if self.low_open else '>='} {self.low:g}" if self.low > -math.inf else ""
         hi = f"<= {self.high:g}" if self.high < math.inf else ""
-        return " y ".join(p for p in (lo, hi, "finito" if self.finite else "") if p)
+        parts = [p for p in (lo, hi, "finito" if self.finite else "") if p]
+        return ", ".join(parts[:-1]) + " y " + parts[-1] if len(parts) > 1 else "".join(parts)   # «a, b y c»
 
 
 POSITIVE = Range(0.0, low_open=True)
