@@ -71,3 +71,11 @@ def test_glued_text_reaches_the_prose_without_quotes(monkeypatch):
     report.glue("x", 2.5, quiet=True)
     assert format_display_data(seen["perfil"])[0]["text/plain"] == "fast"
     assert format_display_data(seen["x"])[0]["text/plain"] == "2.5"
+
+
+def test_enumeration_is_the_spanish_list():
+    assert report.enumeration([]) == ""
+    assert report.enumeration(["2026-11-30"]) == "2026-11-30"
+    assert report.enumeration(["a", "b"]) == "a y b"
+    assert report.enumeration(["a", "b", "c"]) == "a, b y c"
+    assert report.enumeration(x for x in (1, 2.5, "z")) == "1, 2.5 y z"

@@ -128,7 +128,7 @@ class PlanarChain(nn.Module):
         if dim <= 0 or length <= 0:
             raise ValueError(f"La dimensión y el número de pasos deben ser positivos; se recibió dim={dim}, "
                              f"length={length}.")
-        self.dim, self.length = dim, length
+        self.dim = dim
         draws = [(torch.randn(dim) * 0.1, torch.randn(dim) * 0.1) for _ in range(length)]   # el orden de PlanarFlow
         self.u = nn.Parameter(torch.stack([u for u, _ in draws]))
         self.w = nn.Parameter(torch.stack([w for _, w in draws]))

@@ -53,6 +53,12 @@ class _Text(str):
         return str(self)
 
 
+def enumeration(items) -> str:
+    """Los textos de ``items`` como se enumeran en español: «a», «a y b», «a, b y c»; vacío si no hay ninguno."""
+    items = [str(i) for i in items]
+    return ", ".join(items[:-1]) + " y " + items[-1] if len(items) > 1 else "".join(items)
+
+
 def glue(name: str, value, *, quiet: bool | None = None):
     """Registra ``value`` con el nombre ``name`` para citarlo en el texto con ``{glue:text}`name` ``.
 

@@ -21,6 +21,7 @@ from torch.distributions import Distribution, Normal
 from ..atomic import write_atomic
 from ..data.checks import check_images
 from ..losses import LIKELIHOODS
+from ..report import enumeration
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,7 @@ class Range:
     def __str__(self) -> str:
         lo = f"{'>' if self.low_open else '>='} {self.low:g}" if self.low > -math.inf else ""
         hi = f"<= {self.high:g}" if self.high < math.inf else ""
-        parts = [p for p in (lo, hi, "finito" if self.finite else "") if p]
-        return ", ".join(parts[:-1]) + " y " + parts[-1] if len(parts) > 1 else "".join(parts)   # «a, b y c»
+        return enumeration(p for p in (lo, hi, "finito" if self.finite else "") if p)
 
 
 POSITIVE = Range(0.0, low_open=True)
