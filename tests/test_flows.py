@@ -139,8 +139,8 @@ def test_planar_chain_module_save_load_after_fitting_and_bad_inputs(tmp_path):
     other.load_state_dict(torch.load(tmp_path / "chain.pt"))
     g = lambda: torch.Generator().manual_seed(2)
     assert all(torch.equal(a, b) for a, b in zip(dens.sample(16, g()), other.sample(16, g())))
-    for dim, length in ((0, 3), (2, 0), (-1, 2)):
-        with pytest.raises(ValueError, match="positivos"):
+    for dim, length in ((0, 3), (2, 0), (-1, 2), (2.5, 3), (2, 3.0), (True, 2)):
+        with pytest.raises(ValueError, match="entero positivo"):
             PlanarChain(dim, length)
     with pytest.raises(ValueError, match="componentes"):
         PlanarChain(3, 2)(torch.zeros(2, 4))
@@ -225,3 +225,15 @@ def test_bad_inputs_raise_spanish_errors():
         RadialFlow(2)(torch.full((1, 2), float("nan")))
     with pytest.raises(ValueError, match="positivos"):
         fit_reverse_kl(FlowDensity(2, []), "U1", steps=0)
+    for bad in (0, -2, 2.5, "2", True):     # un tamaño que no es un entero positivo: error en español, no de torch
+        for flow in (PlanarFlow, RadialFlow, MADE):
+            with pytest.raises(ValueError, match="dim debe ser un entero positivo"):
+                flow(bad)
+    with pytest.raises(ValueError, match=r"hidden\[1\] debe ser un entero positivo"):
+        MADE(3, (8, 0))
+    with pytest.raises(ValueError, match="al menos una capa oculta"):
+        MADE(3, ())
+    with pytest.raises(ValueError, match="n_out debe ser un entero positivo"):
+        MADE(3, (8,), n_out=0)
+    with pytest.raises(ValueError, match="context_dim debe ser un entero >= 0"):
+        MADE(3, (8,), context_dim=-1)

@@ -96,13 +96,19 @@ def radial(z: torch.Tensor, z0: torch.Tensor, alpha: torch.Tensor, beta: torch.T
     return z + bh * diff, log_det.squeeze(-1)
 
 
+def _check_sizes(**sizes: int) -> None:
+    """Error en español si algún tamaño no es un entero positivo (``True`` no cuenta como 1)."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
+
+
 class PlanarFlow(nn.Module):
     """Un paso de flujo planar con parámetros propios (u, w, b)."""
 
     def __init__(self, dim: int):
         super().__init__()
-        if dim <= 0:
-            raise ValueError(f"La dimensión del flujo debe ser positiva; se recibió {dim}.")
+        _check_sizes(dim=dim)
         self.dim = dim
         self.u = nn.Parameter(torch.randn(dim) * 0.1)
         self.w = nn.Parameter(torch.randn(dim) * 0.1)
@@ -125,9 +131,7 @@ class PlanarChain(nn.Module):
 
     def __init__(self, dim: int, length: int):
         super().__init__()
-        if dim <= 0 or length <= 0:
-            raise ValueError(f"La dimensión y el número de pasos deben ser positivos; se recibió dim={dim}, "
-                             f"length={length}.")
+        _check_sizes(dim=dim, length=length)
         self.dim = dim
         draws = [(torch.randn(dim) * 0.1, torch.randn(dim) * 0.1) for _ in range(length)]   # el orden de PlanarFlow
         self.u = nn.Parameter(torch.stack([u for u, _ in draws]))
@@ -144,8 +148,7 @@ class RadialFlow(nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
-        if dim <= 0:
-            raise ValueError(f"La dimensión del flujo debe ser positiva; se recibió {dim}.")
+        _check_sizes(dim=dim)
         self.dim = dim
         self.z0 = nn.Parameter(torch.randn(dim) * 0.5)
         self.alpha = nn.Parameter(torch.zeros(1))
@@ -180,8 +183,11 @@ class MADE(nn.Module):
     def __init__(self, dim: int, hidden: tuple[int, ...] = (64,), context_dim: int = 0, n_out: int = 2,
                  activation: Callable[[], nn.Module] = nn.ELU):
         super().__init__()
-        if dim <= 0 or not hidden or any(h <= 0 for h in hidden) or n_out <= 0 or context_dim < 0:
-            raise ValueError("MADE necesita dim > 0, capas ocultas positivas, n_out > 0 y context_dim >= 0.")
+        if not hidden:
+            raise ValueError("MADE necesita al menos una capa oculta.")
+        _check_sizes(dim=dim, n_out=n_out, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+        if isinstance(context_dim, bool) or not isinstance(context_dim, int) or context_dim < 0:
+            raise ValueError(f"context_dim debe ser un entero >= 0; se recibió {context_dim!r}.")
         self.dim, self.n_out, self.context_dim = dim, n_out, context_dim
         degrees = [torch.arange(1, dim + 1)]
         for h in hidden:
