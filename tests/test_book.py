@@ -116,3 +116,60 @@ def test_prose_says_revision_and_previa(path):
         texts = [path.read_text(encoding="utf-8")]
     found = sorted({m.group(0) for t in texts for m in ANGLICISMS.finditer(t)})
     assert not found, f"{path.name}: anglicismos en la prosa: {found}"
+
+
+SEEDERS = {"manual_seed", "set_seed"}
+FITTERS = {"fit", "fit_cached"}
+
+
+def unseeded_seed_loops(source: str) -> list[int]:
+    """Líneas de los bucles ``for <...seed...> in ...`` que entrenan con ``fit(..., seed=<variable>)`` sin fijar con
+    esa variable (``torch.manual_seed`` o ``set_seed``) la semilla global, de la que sale la inicialización del modelo
+    que se construye en el bucle: sin ella, la inicialización sale del estado que dejó el entrenamiento anterior, y dos
+    «semillas» pueden compartirla (la dispersión entre semillas solo mediría entonces el orden de los lotes)."""
+    import ast
+
+    def name_of(call):
+        f = call.func
+        return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+
+    def uses(node, var):
+        return any(isinstance(n, ast.Name) and n.id == var for n in ast.walk(node))
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:      # una celda con magias de IPython: no hay bucles que revisar
+        return []
+    bad = []
+    for loop in ast.walk(tree):
+        if not (isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and "seed" in loop.target.id):
+            continue
+        var = loop.target.id
+        calls = [n for stmt in loop.body for n in ast.walk(stmt) if isinstance(n, ast.Call)]
+        trains = any(name_of(c) in FITTERS and any(k.arg == "seed" and uses(k.value, var) for k in c.keywords)
+                     for c in calls)
+        seeds = any(name_of(c) in SEEDERS and c.args and uses(c.args[0], var) for c in calls)
+        if trains and not seeds:
+            bad.append(loop.lineno)
+    return bad
+
+
+def test_unseeded_seed_loops_is_detected():
+    unseeded = ("for seed in range(2):\n    model = AE()\n    fit_cached(model, train, epochs=1, seed=seed)\n")
+    seeded = ("for seed in range(2):\n    torch.manual_seed(seed)\n    model = AE()\n"
+              "    fit_cached(model, train, epochs=1, seed=seed)\n")
+    nested = ("for d in dims:\n    for seed in seeds:\n        model = AE(latent_dim=d)\n"
+              "        fit(model, train, epochs=1, seed=seed)\n")
+    assert unseeded_seed_loops(unseeded) == [1]
+    assert unseeded_seed_loops(seeded) == []
+    assert unseeded_seed_loops(nested) == [2]
+    assert unseeded_seed_loops("for seed in seeds:\n    set_seed(seed)\n    runs.append(fit(m, d, epochs=1, seed=seed))\n") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_seed_loop_seeds_the_initialization(path):
+    # Una comparación entre semillas mide la dispersión de la inicialización y del orden de los lotes: cada semilla
+    # fija la suya antes de construir el modelo (lo que delató el registro de huellas de 02_dispersos y 04_compresion).
+    nb = nbformat.read(path, as_version=4)
+    bad = [(i, line) for i, c in enumerate(nb.cells) if c.cell_type == "code" for line in unseeded_seed_loops(c.source)]
+    assert not bad, f"{path.name}: bucles de semillas sin torch.manual_seed/set_seed (celda, línea): {bad}"
