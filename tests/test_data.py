@@ -69,6 +69,19 @@ def test_fashion_mnist_is_real_and_complete():
         load_fashion_mnist("validación")
 
 
+def test_loaded_images_are_copies_and_a_subset_is_the_prefix():
+    # La caché del proceso guarda bytes y convierte solo lo pedido: el subconjunto es el prefijo exacto del conjunto
+    # entero (x / 255 en float32, bit a bit), y cambiar lo recibido no cambia lo que recibe la siguiente llamada.
+    whole, part = load_fashion_mnist("test"), load_fashion_mnist("test", 50)
+    assert part.x.dtype == torch.float32 and torch.equal(part.x, whole.x[:50]) and torch.equal(part.y, whole.y[:50])
+    raw = vision._load_idx_pair("fashion-mnist", "test")[0]
+    assert raw.dtype == torch.uint8 and torch.equal(whole.x, raw.float() / 255)
+    part.x.fill_(7.0)
+    part.y.fill_(-1)
+    again = load_fashion_mnist("test", 50)
+    assert torch.equal(again.x, whole.x[:50]) and torch.equal(again.y, whole.y[:50])
+
+
 needs_mnist_train = pytest.mark.skipif(
     not any((d / "train-images-idx3-ubyte.gz").is_file() for d in idx.search_dirs("mnist")),
     reason="La partición de entrenamiento de MNIST no está (VAEBOOK_DATA)")
