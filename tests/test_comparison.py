@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaebook_lib.comparison import (FLOOR, Result, assess, build, by_model, comparable_keys, compare,
-                                    evaluator_features, format_results, not_comparable, real_floor)
+                                    evaluator_features, format_results, not_comparable, real_floor, trained)
 from vaebook_lib.data import ImageData
 from vaebook_lib.feature_net import FeatureNet, dfc_feature_net, get_feature_net
 from vaebook_lib.models import MODELS
@@ -149,3 +149,21 @@ def test_evaluator_features_are_standardised_on_the_reference():
     assert torch.allclose(f.std(0), torch.ones(f.shape[1]), atol=1e-4)
     with pytest.raises(ValueError, match="al menos dos"):
         evaluator_features(MeanFeatures(), reference=data.x[:1])
+
+
+def test_trained_gives_the_model_of_the_table_from_the_cache(tmp_path, monkeypatch):
+    # Un cuaderno mira dentro de un modelo de la tabla pidiéndolo otra vez: con la caché, es el mismo (sus cifras)
+    # y no se vuelve a entrenar.
+    import vaebook_lib.model_cache as model_cache
+    monkeypatch.setenv(model_cache.ENV, str(tmp_path / "models"))
+    data = digits()
+    train, test = data.subset(150), data.select(torch.arange(150, 200))
+    feats = evaluator_features(MeanFeatures())
+    args = dict(epochs=1, batch_size=50, lr=3e-3, latent_dim=4, hidden=(16,))
+    [result] = compare(["ae"], train, test, features=feats, n_samples=20, seeds=(1,), **args)
+    calls = []
+    monkeypatch.setattr(model_cache, "fit", lambda *a, **k: calls.append(1))
+    model, history = trained("ae", train, seed=1, **args)
+    again = assess(model, train, test, features=feats, k=4, n_eval=500, n_samples=20, n_boot=10, seed=1)
+    assert calls == [] and history.epochs == 1
+    assert again.recon == result.recon and again.knn == result.knn

@@ -195,6 +195,18 @@ def evaluator_features(net, reference: torch.Tensor | None = None) -> callable:
     return features
 
 
+def trained(key: str, train: ImageData, *, epochs: int, batch_size: int, lr: float, seed: int = 0,
+            latent_dim: int = 20, hidden: tuple[int, ...] = (400,), feature_net=None):
+    """El modelo ``key`` entrenado como lo entrena :func:`compare` (con :func:`build` y ``fit_cached``, imágenes
+    binarizadas): ``(modelo, historial)``. Con la caché de modelos, pedirlo después de ``compare`` con los mismos
+    argumentos lo carga en vez de entrenarlo otra vez; así un cuaderno puede mirar dentro de un modelo de la tabla."""
+    model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed, feature_net=feature_net)
+    # el tiempo es el del entrenamiento, guardado en el historial: también cuando viene de la caché
+    history = fit_cached(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=True,
+                         progress=False)
+    return model, history
+
+
 def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, batch_size: int, lr: float,
             latent_dim: int = 20, hidden: tuple[int, ...] = (400,), k: int = 64, n_eval: int = 500,
             n_samples: int = 1000, n_boot: int = 10, seeds=(0,)) -> list[Result]:
@@ -208,11 +220,8 @@ def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, b
     # intervalo de Fréchet reutiliza sus remuestreos (metrics._bootstrap_reference guarda los últimos).
     for seed in seeds:
         for key in keys:
-            model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed,
-                          feature_net=dfc_net)
-            # el tiempo es el del entrenamiento, guardado en el historial: también cuando viene de la caché
-            history = fit_cached(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                 binarize=True, progress=False)
+            model, history = trained(key, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                     latent_dim=latent_dim, hidden=hidden, feature_net=dfc_net)
             result = assess(model, train, test, features=features, k=k, n_eval=n_eval, n_samples=n_samples,
                             n_boot=n_boot, seed=seed)
             result.seconds = history.seconds
