@@ -96,11 +96,12 @@ def radial(z: torch.Tensor, z0: torch.Tensor, alpha: torch.Tensor, beta: torch.T
     return z + bh * diff, log_det.squeeze(-1)
 
 
-def _check_sizes(**sizes: int) -> None:
-    """Error en español si algún tamaño no es un entero positivo (``True`` no cuenta como 1)."""
+def _check_sizes(minimum: int = 1, **sizes: int) -> None:
+    """Error en español si algún tamaño no es un entero >= ``minimum`` (``True`` no cuenta como 1)."""
+    what = "un entero positivo" if minimum == 1 else f"un entero >= {minimum}"
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} debe ser {what}; se recibió {value!r}.")
 
 
 class PlanarFlow(nn.Module):
@@ -186,8 +187,7 @@ class MADE(nn.Module):
         if not hidden:
             raise ValueError("MADE necesita al menos una capa oculta.")
         _check_sizes(dim=dim, n_out=n_out, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
-        if isinstance(context_dim, bool) or not isinstance(context_dim, int) or context_dim < 0:
-            raise ValueError(f"context_dim debe ser un entero >= 0; se recibió {context_dim!r}.")
+        _check_sizes(0, context_dim=context_dim)
         self.dim, self.n_out, self.context_dim = dim, n_out, context_dim
         degrees = [torch.arange(1, dim + 1)]
         for h in hidden:
