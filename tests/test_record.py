@@ -85,6 +85,21 @@ def test_run_notebook_measures_and_collects_the_glued_values(tmp_path):
     assert not e["passed"] and "falla" in e["error"]
 
 
+def test_run_notebook_stops_the_kernel_as_nbval_does(tmp_path):
+    """Como nbval en make test, el registro mata el núcleo al terminar (ya devolvió todas sus salidas) en vez de
+    esperar a que Python se cierre ordenadamente: lo que haría el cierre (aquí, un ``atexit`` que deja un fichero;
+    con torch cargado, descargar ~2000 módulos, 2-3 s) no se cuenta como tiempo del cuaderno."""
+    mark = tmp_path / "cerrado.txt"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import atexit, pathlib\natexit.register(pathlib.Path({str(mark)!r}).write_text, 'x')\n"
+        "from vaebook_lib.report import glue\nglue('hecho', 1)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "c.ipynb")
+    e = record.run_notebook(tmp_path / "c.ipynb", "fast")
+    assert e["passed"] and e["values"] == {"hecho": 1}
+    assert not mark.exists(), "el núcleo se cerró ordenadamente (corrió su atexit): el registro mediría ese cierre"
+
+
 def test_the_book_cache_is_emptied_when_the_library_or_the_profile_change(tmp_path, monkeypatch):
     import importlib.util
     from pathlib import Path

@@ -36,7 +36,10 @@ VERSION = 1
 RECORDS = Path(__file__).resolve().parents[1] / "records"
 ROOT = Path(__file__).resolve().parents[2]
 
-# Se ejecuta en un proceso aparte para medir su memoria máxima (la del núcleo incluida).
+# Se ejecuta en un proceso aparte para medir su memoria máxima (la del núcleo incluida). Al terminar, el núcleo se
+# detiene como lo hace nbval en make test (``shutdown_kernel="immediate"``: se mata el proceso cuando ya ha devuelto
+# todas las salidas), no con el cierre ordenado de nbclient, que espera a que Python descargue sus ~2000 módulos
+# (torch y torch._dynamo): unos 2-3 s por cuaderno que make test no paga y que no son trabajo del cuaderno.
 _RUNNER = r"""
 import json, sys, time
 import nbformat
@@ -47,7 +50,7 @@ nb = nbformat.read(path, as_version=4)
 error = None
 t = time.perf_counter()
 try:
-    NotebookClient(nb, timeout=None, kernel_name="python3",
+    NotebookClient(nb, timeout=None, kernel_name="python3", shutdown_kernel="immediate",
                    resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}}).execute()
 except CellExecutionError as err:
     error = str(err)[-800:]
