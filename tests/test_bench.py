@@ -160,3 +160,14 @@ def test_the_book_as_built_shares_one_cache_that_starts_empty(tmp_path):
     # En el orden inverso, «b» encuentra la caché vacía (cada medida empieza de cero) y falla antes de dejar su
     # marca, así que «a», después, la encuentra vacía y pasa.
     assert [r["passed"] for r in bench.measure_notebooks_as_built([second, first], tmp_path)] == [False, True]
+
+
+def test_the_floor_of_a_notebook_is_measured_like_the_notebooks_and_set_against_the_book():
+    """El suelo: un cuaderno que solo importa lo que todos importan y crea un optimizador (lo que carga
+    torch._dynamo: su última celda lo comprueba), ejecutado como los del libro; la tabla lo multiplica por los
+    cuadernos y lo pone junto al total."""
+    rec = bench.measure_floor()
+    assert rec["kind"] == "floor" and rec["passed"] and rec["seconds"] > 0, rec
+    table = bench.format_table([{"kind": "book", "notebooks": 36, "seconds": 1000.0, "failed": 0},
+                                {"kind": "floor", "seconds": 8.0, "passed": True}])
+    assert "suelo de un cuaderno" in table and "8.0 s" in table and "288 s del total (29 %)" in table

@@ -9,6 +9,10 @@ Mide, e imprime como un objeto JSON por línea y al final como una tabla legible
   modelos fría (un directorio vacío) y caliente (el mismo, ya lleno); con ``--no-warm``, una sola vez y como en
   ``make test``: en el orden del libro, con una caché vacía al empezar y compartida por todos (un cuaderno
   reutiliza lo que otro anterior ya entrenó igual);
+- ``floor``: el suelo de un cuaderno, lo que paga cualquiera de ellos antes de calcular nada (el núcleo, pytest,
+  torch, matplotlib, vaebook_lib y ``torch._dynamo``, que ``torch.optim`` importa al crear el primer optimizador),
+  medido igual que los cuadernos con uno que solo hace eso; multiplicado por el número de cuadernos, la parte del
+  libro que no depende de cuánto entrene cada uno;
 - ``breakdown`` (CPU): adónde va el tiempo de un paso (GEMM, azar de la binarización, Adam, el resto) y el
   techo que eso impone a la fracción del pico;
 - ``loop``: ejemplos por segundo de ``fit`` frente a un bucle de PyTorch escrito a mano (mismo modelo, datos,
@@ -337,6 +341,33 @@ def measure_notebook(path: Path, root: Path = ROOT, cache: str | Path = "off") -
     return rec
 
 
+# Las celdas del cuaderno del suelo: lo que todo cuaderno del libro hace antes de su primer cálculo.
+FLOOR_CELLS = (
+    "import torch",
+    "import matplotlib.pyplot as plt",
+    "import vaebook_lib\nfrom vaebook_lib.model_cache import fit_cached",
+    "torch.optim.Adam([torch.zeros(1, requires_grad=True)])   # el primer optimizador importa torch._dynamo",
+    "import sys\nassert 'torch._dynamo' in sys.modules, 'crear un optimizador ya no importa torch._dynamo'",
+)
+
+
+def measure_floor(root: Path = ROOT) -> dict:
+    """El suelo de un cuaderno: un cuaderno con solo :data:`FLOOR_CELLS`, ejecutado como los del libro
+    (:func:`measure_notebook`). Ningún cuaderno del libro puede tardar menos en esta máquina."""
+    import nbformat
+
+    with tempfile.TemporaryDirectory(prefix="vaebook-suelo-") as folder:
+        path = Path(folder) / "suelo.ipynb"
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in FLOOR_CELLS])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, path)
+        rec = measure_notebook(path, root)
+    out = {"kind": "floor", "seconds": rec["seconds"], "passed": rec["passed"]}
+    if not rec["passed"]:
+        out["tail"] = rec.get("tail", "")
+    return out
+
+
 def measure_notebooks_as_built(paths: list[Path], root: Path = ROOT) -> Iterator[dict]:
     """Los cuadernos uno tras otro, en el orden dado (el del libro), con una caché de modelos vacía al empezar y
     compartida por todos, como en ``make test``: cada entrenamiento distinto se hace una vez, en el primer cuaderno
@@ -438,10 +469,17 @@ def format_table(records: list[dict]) -> str:
             warm = f"{r['warm_seconds']:>8.1f}" if "warm_seconds" in r else f"{'-':>8}"
             lines.append(f"{r['path']:{width}} {r['seconds']:>7.1f} {warm} {r['max_rss_mb']:>6.0f}  "
                          f"{'ok' if r['passed'] else 'FALLA'}")
+    floors = [r for r in records if r["kind"] == "floor"]
     for b in (r for r in records if r["kind"] == "book"):
         warm = f" (con la caché caliente: {b['warm_seconds']:.1f} s)" if "warm_seconds" in b else ""
         lines.append(f"total del libro: {b['seconds']:.1f} s en "
                      f"{b['notebooks']} cuadernos ({b['failed']} fallan){warm}")
+        for f in floors:
+            fixed = f["seconds"] * b["notebooks"]
+            lines.append(f"  suelo de un cuaderno (núcleo, pytest, torch, matplotlib, vaebook_lib, torch._dynamo): "
+                         f"{f['seconds']:.1f} s{'' if f['passed'] else ' (FALLA)'}; por {b['notebooks']} cuadernos, "
+                         f"{fixed:.0f} s del total ({100 * fixed / max(b['seconds'], 1e-9):.0f} %), "
+                         f"que no dependen de cuánto entrene cada uno")
     for b in (r for r in records if r["kind"] == "book_run"):
         lines.append(f"libro de una vez (pytest -n {b['workers']}, como make test): {b['seconds']:.1f} s"
                      f"{'' if b['passed'] else ' (con fallos)'}")
@@ -515,6 +553,7 @@ def main(argv=None) -> list[dict]:
             emit(measure_pythae())
         if not a.skip_notebooks:
             paths = find_notebooks(a.notebooks)
+            emit(measure_floor())
             measures = measure_notebooks_as_built(paths) if a.no_warm else map(measure_notebook_cold_warm, paths)
             for rec in measures:
                 emit(rec)
