@@ -66,9 +66,10 @@ def test_linear_ae_finds_the_pca_subspace_of_fashion_mnist_from_hard_initializat
 
 
 def test_a_geometric_decay_leaves_the_linear_ae_near_a_saddle_from_those_initializations():
-    """Lo que cuenta el capítulo 1 (1.5) para justificar el coseno de ``fit_linear_autoencoder``: con la misma
-    configuración y una tasa que cae un 40 % por época (``ExponentialLR(0.6)``), desde las inicializaciones de la
-    prueba anterior el entrenamiento se congela con una dirección lejos de PCA (medido: 89°, 10° y 27°)."""
+    """Lo que cuenta 01_autocodificadores/04_compresion_clasificacion para justificar el coseno de
+    ``fit_linear_autoencoder``: con la misma configuración y una tasa que cae un 40 % por época
+    (``ExponentialLR(0.6)``), desde las inicializaciones de la prueba anterior el entrenamiento se congela con una
+    dirección lejos de PCA (medido: 89°, 10° y 27°)."""
     from vaebook_lib import get_profile, load_fashion_mnist
     from vaebook_lib.train import fit
     P = get_profile()
