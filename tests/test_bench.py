@@ -1,5 +1,6 @@
 """Piezas del banco de pruebas: conteo de FLOP, forma de las medidas JSON, tabla y selección de cuadernos."""
 import json
+import sys
 
 import nbformat
 import pytest
@@ -171,3 +172,9 @@ def test_the_floor_of_a_notebook_is_measured_like_the_notebooks_and_set_against_
     table = bench.format_table([{"kind": "book", "notebooks": 36, "seconds": 1000.0, "failed": 0},
                                 {"kind": "floor", "seconds": 8.0, "passed": True}])
     assert "suelo de un cuaderno" in table and "8.0 s" in table and "288 s del total (29 %)" in table
+
+
+def test_the_floor_without_nbformat_says_which_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nbformat", None)   # «import nbformat» falla como si no estuviera instalado
+    with pytest.raises(ImportError, match=r"extra de pruebas.*\.\[test\]"):
+        bench.measure_floor()

@@ -354,7 +354,11 @@ FLOOR_CELLS = (
 def measure_floor(root: Path = ROOT) -> dict:
     """El suelo de un cuaderno: un cuaderno con solo :data:`FLOOR_CELLS`, ejecutado como los del libro
     (:func:`measure_notebook`). Ningún cuaderno del libro puede tardar menos en esta máquina."""
-    import nbformat
+    try:
+        import nbformat   # llega con nbval (el extra «test»), que medir cuadernos necesita de todos modos
+    except ImportError as err:
+        raise ImportError("Medir cuadernos necesita el extra de pruebas (nbval, nbformat): "
+                          "pip install -e '.[test]' o ejecute antes «make test».") from err
 
     with tempfile.TemporaryDirectory(prefix="vaebook-suelo-") as folder:
         path = Path(folder) / "suelo.ipynb"
