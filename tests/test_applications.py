@@ -47,17 +47,26 @@ def test_linear_ae_matches_pca_on_synthetic_data():
     assert np.allclose(var, pca.explained_variance_ * (len(xn) - 1) / len(xn), rtol=0.02)
 
 
+@pytest.fixture(scope="module")
+def fashion_pca():
+    """Las imágenes de Fashion-MNIST del capítulo 1 (perfil activo), normalizadas como la revisión, y su PCA de
+    rango 8: lo que comparten las dos pruebas del AE lineal desde inicializaciones difíciles."""
+    from vaebook_lib import get_profile, load_fashion_mnist
+    x, _ = survey_normalize(load_fashion_mnist("train", get_profile().n_train).x)
+    pca, (pca_rec,) = pca_reconstruction(x, 8)
+    return x, pca, pca_rec
+
+
 @pytest.mark.parametrize("init_seed", [3, 4, 6])
-def test_linear_ae_finds_the_pca_subspace_of_fashion_mnist_from_hard_initializations(init_seed):
+def test_linear_ae_finds_the_pca_subspace_of_fashion_mnist_from_hard_initializations(init_seed, fashion_pca):
     """La configuración del capítulo 1 (perfil ``fast``) desde inicializaciones que, con una tasa que caía un 40 %
     por época, se quedaban junto a una silla (ángulo máximo de 89°, 10° y 27°): el coseno llega en todas."""
-    from vaebook_lib import get_profile, load_fashion_mnist
+    from vaebook_lib import get_profile
     P = get_profile()
-    x, _ = survey_normalize(load_fashion_mnist("train", P.n_train).x)
+    x, pca, pca_rec = fashion_pca
     torch.manual_seed(init_seed)
     model = linear_autoencoder(784, 8)
     fit_linear_autoencoder(model, x, epochs=P.epochs_long, batch_size=P.batch_size // 4, lr=1e-2, seed=init_seed)
-    pca, (pca_rec,) = pca_reconstruction(x, 8)
     with torch.no_grad():
         rec = model.reconstruct(x)
     assert relative_error(x, rec) < 1.002 * relative_error(x, pca_rec)
@@ -65,24 +74,21 @@ def test_linear_ae_finds_the_pca_subspace_of_fashion_mnist_from_hard_initializat
     assert angles.max() < 3 and angles.mean() < 1
 
 
-def test_a_geometric_decay_leaves_the_linear_ae_near_a_saddle_from_those_initializations():
+def test_a_geometric_decay_leaves_the_linear_ae_near_a_saddle_from_those_initializations(fashion_pca):
     """Lo que cuenta 01_autocodificadores/04_compresion_clasificacion para justificar el coseno de
-    ``fit_linear_autoencoder``: con la misma configuración y una tasa que cae un 40 % por época
-    (``ExponentialLR(0.6)``), desde las inicializaciones de la prueba anterior el entrenamiento se congela con una
-    dirección lejos de PCA (medido: 89°, 10° y 27°)."""
-    from vaebook_lib import get_profile, load_fashion_mnist
+    ``fit_linear_autoencoder``: con la misma configuración y una tasa que cae un 40 % por época (``lr_final`` de
+    ``fit``), desde las inicializaciones de la prueba anterior el entrenamiento se congela con una dirección lejos
+    de PCA (medido: 89°, 10° y 27°)."""
+    from vaebook_lib import get_profile
     from vaebook_lib.train import fit
     P = get_profile()
-    x, _ = survey_normalize(load_fashion_mnist("train", P.n_train).x)
-    pca, _ = pca_reconstruction(x, 8)
+    x, pca, _ = fashion_pca
     worst = []
     for init_seed in (3, 4, 6):
         torch.manual_seed(init_seed)
         model = linear_autoencoder(784, 8)
-        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-        decay = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.6)
-        fit(model, x, epochs=P.epochs_long, batch_size=P.batch_size // 4, seed=init_seed, optimizer=opt,
-            callbacks=[lambda epoch, history, m: decay.step()])
+        fit(model, x, epochs=P.epochs_long, batch_size=P.batch_size // 4, lr=1e-2,
+            lr_final=1e-2 * 0.6 ** (P.epochs_long - 1), seed=init_seed)
         worst.append(principal_angles(decoder_matrix(model), pca.components_.T).max())
     assert min(worst) > 5 and max(worst) > 80, worst
 
