@@ -33,7 +33,7 @@ from .metrics import frechet_distance, frechet_interval, knn_accuracy, log_likel
 from .models import MODELS, Model
 from .models.base import Unsupported, encode_all, evaluating
 from .models.recon_losses import DFC_BETA_BOOK
-from .model_cache import fit_cached
+from .model_cache import FitJob, fit_parallel_iter
 from .train import evaluate
 
 METRICS = ("recon", "elbo", "nll", "frechet", "precision", "recall", "knn")
@@ -195,22 +195,30 @@ def evaluator_features(net, reference: torch.Tensor | None = None) -> callable:
     return features
 
 
+def _fit_job(key: str, train: ImageData, *, epochs: int, batch_size: int, lr: float, seed: int, latent_dim: int,
+             hidden: tuple[int, ...], feature_net) -> FitJob:
+    """El entrenamiento del modelo ``key`` en la comparativa: :func:`build` y ``fit`` con imágenes binarizadas."""
+    model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed, feature_net=feature_net)
+    return FitJob(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=True)
+
+
 def trained(key: str, train: ImageData, *, epochs: int, batch_size: int, lr: float, seed: int = 0,
             latent_dim: int = 20, hidden: tuple[int, ...] = (400,), feature_net=None):
     """El modelo ``key`` entrenado como lo entrena :func:`compare` (con :func:`build` y ``fit_cached``, imágenes
     binarizadas): ``(modelo, historial)``. Con la caché de modelos, pedirlo después de ``compare`` con los mismos
     argumentos lo carga en vez de entrenarlo otra vez; así un cuaderno puede mirar dentro de un modelo de la tabla."""
-    model = build(key, latent_dim=latent_dim, hidden=hidden, n_train=len(train), seed=seed, feature_net=feature_net)
-    # el tiempo es el del entrenamiento, guardado en el historial: también cuando viene de la caché
-    history = fit_cached(model, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=True,
-                         progress=False)
-    return model, history
+    job = _fit_job(key, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, latent_dim=latent_dim,
+                   hidden=hidden, feature_net=feature_net)
+    return job.model, job.run(progress=False)
 
 
 def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, batch_size: int, lr: float,
             latent_dim: int = 20, hidden: tuple[int, ...] = (400,), k: int = 64, n_eval: int = 500,
             n_samples: int = 1000, n_boot: int = 10, seeds=(0,)) -> list[Result]:
-    """Entrena y mide cada clave con el mismo presupuesto y cada semilla; un :class:`Result` por (modelo, semilla)."""
+    """Entrena y mide cada clave con el mismo presupuesto y cada semilla; un :class:`Result` por (modelo, semilla).
+
+    Los modelos de una semilla se entrenan a la vez (:func:`~vaebook_lib.model_cache.fit_parallel_iter`) y cada uno
+    se mide cuando su entrenamiento ha dejado los generadores aleatorios como en serie: la tabla es la misma."""
     seeds = tuple(seeds)
     if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ValueError(f"seeds debe ser una lista no vacía de enteros no negativos; se recibió {seeds!r}.")
@@ -219,10 +227,10 @@ def compare(keys, train: ImageData, test: ImageData, *, features, epochs: int, b
     # Semilla a semilla: con una semilla, todos los modelos se comparan con los mismos rasgos reales, y el
     # intervalo de Fréchet reutiliza sus remuestreos (metrics._bootstrap_reference guarda los últimos).
     for seed in seeds:
-        for key in keys:
-            model, history = trained(key, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                     latent_dim=latent_dim, hidden=hidden, feature_net=dfc_net)
-            result = assess(model, train, test, features=features, k=k, n_eval=n_eval, n_samples=n_samples,
+        jobs = [_fit_job(key, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, latent_dim=latent_dim,
+                         hidden=hidden, feature_net=dfc_net) for key in keys]
+        for job, history in zip(jobs, fit_parallel_iter(jobs, progress=False)):
+            result = assess(job.model, train, test, features=features, k=k, n_eval=n_eval, n_samples=n_samples,
                             n_boot=n_boot, seed=seed)
             result.seconds = history.seconds
             results.append(result)

@@ -200,10 +200,15 @@ def _check_arguments(epochs, batch_size, lr, lr_final=None, optimizer=None) -> N
 
 def _progress_bar(model: Model, epochs: int, progress: bool | None, desc: str | None) -> tqdm:
     """Barra por épocas; ``progress=None`` sigue a ``VAEBOOK_PROGRESS``; con ``torchrun``, solo en el proceso 0."""
-    if progress is None:
-        progress = os.environ.get("VAEBOOK_PROGRESS", "1") not in ("0", "false", "no")
     return tqdm(range(epochs), desc=desc or f"Entrenando {model.key or type(model).__name__}",
-                unit="época", disable=not progress or not distributed.is_main())
+                unit="época", disable=not _progress_enabled(progress) or not distributed.is_main())
+
+
+def _progress_enabled(progress: bool | None) -> bool:
+    """``progress`` o, si es ``None``, lo que pide ``VAEBOOK_PROGRESS`` (sí, salvo «0», «false» o «no»)."""
+    if progress is None:
+        return os.environ.get("VAEBOOK_PROGRESS", "1") not in ("0", "false", "no")
+    return bool(progress)
 
 
 def _validation_set(val, binarize: bool, seed: int, ctx: distributed.Context

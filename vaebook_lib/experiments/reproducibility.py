@@ -38,7 +38,7 @@ from ..data import binarize, load_mnist
 from ..data.checks import check_images
 from ..metrics import log_likelihood_is
 from ..models import MODELS, Model
-from ..model_cache import fit_cached
+from ..model_cache import FitJob, fit_parallel_iter
 from ..train import evaluate
 from . import read_json
 from .bench import git_commit, machine_info
@@ -191,29 +191,46 @@ def data(profile: Profile | None = None, proto: Protocol | None = None):
     return train, binarize(test.x[:proto.n_eval], torch.Generator().manual_seed(1))
 
 
-def run_row(row: Row | Target, proto: Protocol, train, x_eval: torch.Tensor, seed: int = 0,
-            progress: bool | None = None) -> dict:
-    """Entrena la fila con el protocolo y la mide en ``x_eval``; devuelve un diccionario serializable."""
+def _fit_job(row: Row | Target, proto: Protocol, train, seed: int) -> FitJob:
+    """El entrenamiento de la fila con el protocolo (el modelo, recién construido con la semilla)."""
+    return FitJob(build(row, seed), train, epochs=proto.epochs, batch_size=proto.batch_size, lr=proto.lr, seed=seed,
+                  lr_final=proto.lr_final, binarize=True, desc=row.name)
+
+
+def _measure(row: Row | Target, job: FitJob, history, proto: Protocol, x_eval: torch.Tensor, seed: int) -> dict:
+    """Mide en ``x_eval`` el modelo ya entrenado de la fila; ``seconds``: su entrenamiento más esta medida."""
     start = time.perf_counter()
-    model = build(row, seed)
-    history = fit_cached(model, train, epochs=proto.epochs, batch_size=proto.batch_size, lr=proto.lr, seed=seed,
-                         lr_final=proto.lr_final, binarize=True, progress=progress, desc=row.name)
+    model = job.model
     neg_elbo = -evaluate(model, x_eval)["elbo"]
     set_seed(seed + 1)
     nll = -log_likelihood_is(model, x_eval, proto.k_is).mean().item()
     value = nll if row.metric == "nll" else neg_elbo
     return {"name": row.name, "key": row.key, "metric": row.metric, "value": value, "nll": nll,
             "neg_elbo": neg_elbo, "config": dict(row.config), "train_loss_first": history.train["loss"][0],
-            "train_loss_last": history.train["loss"][-1], "seconds": time.perf_counter() - start,
-            "protocol": asdict(proto)}
+            "train_loss_last": history.train["loss"][-1],
+            "seconds": history.seconds + time.perf_counter() - start, "protocol": asdict(proto)}
+
+
+def run_row(row: Row | Target, proto: Protocol, train, x_eval: torch.Tensor, seed: int = 0,
+            progress: bool | None = None) -> dict:
+    """Entrena la fila con el protocolo y la mide en ``x_eval``; devuelve un diccionario serializable."""
+    return run_rows([row], proto, train, x_eval, seed, progress)[0]
+
+
+def run_rows(rows, proto: Protocol, train, x_eval: torch.Tensor, seed: int = 0, progress: bool | None = None
+             ) -> list[dict]:
+    """Como :func:`run_row` para varias filas, entrenadas a la vez (:func:`~vaebook_lib.model_cache.fit_parallel_iter`;
+    cada fila se mide como en serie, con los generadores aleatorios que dejó su entrenamiento)."""
+    jobs = [_fit_job(row, proto, train, seed) for row in rows]
+    return [_measure(row, job, history, proto, x_eval, seed)
+            for row, job, history in zip(rows, jobs, fit_parallel_iter(jobs, progress=progress))]
 
 
 def run(rows=ROWS, profile: Profile | None = None, seed: int = 0, progress: bool | None = None) -> list[dict]:
     """Todas las filas con el protocolo del perfil."""
     profile = profile or get_profile()
     train, x_eval = data(profile)
-    proto = protocol(profile)
-    return [run_row(row, proto, train, x_eval, seed, progress) for row in rows]
+    return run_rows(rows, protocol(profile), train, x_eval, seed, progress)
 
 
 # --- el registro de una ejecución completa ------------------------------------------------------------------
@@ -439,7 +456,7 @@ def main(argv=None) -> dict:
     profile = get_profile()
     proto = record_protocol(profile, epochs=args.epochs, k=args.k, n_eval=args.n_eval)
     train, x_eval = data(profile, proto)
-    results = [run_row(row, proto, train, x_eval) for row in rows]
+    results = run_rows(rows, proto, train, x_eval)
     if args.target:
         results.append(run_row(TARGET, TARGET.protocol(proto), train, x_eval))
     command = " ".join([f"VAEBOOK_PROFILE={proto.profile}", PROGRAM,
