@@ -190,3 +190,20 @@ def test_fit_runs_keeps_groups_and_seed_order(monkeypatch):
     assert all(h.epochs == ARGS["epochs"] for rs in runs.values() for _, h in rs)
     with pytest.raises(ValueError, match="diccionario"):
         model_cache.fit_runs([FitJob(a, x, **ARGS)])
+
+
+@needs_fork
+def test_an_interrupt_leaves_no_child_training(monkeypatch):
+    """Interrumpir el núcleo mientras los hijos entrenan los termina (no siguen gastando la CPU)."""
+    import multiprocessing
+    import multiprocessing.connection
+
+    monkeypatch.setenv(model_cache.ENV, "off")
+
+    def interrupted(_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(multiprocessing.connection, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit_parallel(jobs(models(), data()), workers=2, progress=False)
+    assert multiprocessing.active_children() == []

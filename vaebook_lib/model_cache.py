@@ -17,9 +17,9 @@ La caché vive en ``$VAEBOOK_MODEL_CACHE`` o, por defecto, en ``<caché del libr
 propia que vacía al empezar: la integración continua entrena de verdad cada modelo distinto, una vez, y los cuadernos
 de la misma ejecución que piden exactamente el mismo entrenamiento lo reutilizan.
 
-:func:`fit_parallel` entrena varios modelos independientes a la vez (las semillas de una comparación), cada uno en
-un proceso hijo, y deja cada modelo, su historial y los generadores aleatorios exactamente como los dejaría
-:func:`fit_cached` llamada en orden.
+:func:`fit_parallel` (y :func:`fit_parallel_iter`, :func:`fit_runs`) entrena varios modelos independientes a la vez
+(las semillas y los modelos de una comparación), cada uno en un proceso hijo, y deja cada modelo, su historial y los
+generadores aleatorios como los dejaría :func:`fit_cached` llamada en orden.
 """
 from __future__ import annotations
 
@@ -264,14 +264,16 @@ def fit_parallel(jobs: Sequence[FitJob], *, workers: int | None = None, progress
 
     El resultado es el de ``[job.run() for job in jobs]`` (cada entrenamiento fija su semilla al empezar, así que
     no depende de los demás): los mismos pesos en cada modelo, los mismos historiales y, al terminar, los
-    generadores aleatorios globales como los deja el último. (Exactamente los mismos con el mismo número de hilos:
-    en CPU, algunas operaciones reparten sus sumas según los hilos y cambian en las últimas cifras.) Pero con ``workers`` > 1 (por defecto,
+    generadores aleatorios globales como los deja el último. Pero con ``workers`` > 1 (por defecto,
     :func:`default_workers`), en Linux y sin GPU, los entrenamientos corren a la vez, cada uno en un proceso hijo
     (``fork``) con su parte de los hilos: en una CPU de 2 núcleos, dos modelos pequeños tardan poco más que uno,
     mientras que dos hilos dentro de un mismo entrenamiento apenas lo aceleran (las multiplicaciones de matrices
     de un lote son pequeñas). Cada hijo pasa por :func:`fit_cached`, así que la caché de modelos se usa y se
     llena igual. Si un hijo falla, el padre entrena ese modelo en serie (y un error del propio entrenamiento, un
     ``ValueError`` por unos datos que el modelo no admite, por ejemplo, aparece como en serie).
+
+    «El mismo resultado» es exacto con el mismo número de hilos; en CPU, algunas operaciones reparten sus sumas
+    según los hilos, y un hijo con menos hilos que la serie puede cambiar las últimas cifras.
     """
     return list(fit_parallel_iter(jobs, workers=workers, progress=progress))
 
@@ -325,8 +327,10 @@ def _train_in_children(jobs: list[FitJob], workers: int, progress: bool | None) 
     import multiprocessing
     from multiprocessing.connection import wait
 
-    import torch._dynamo  # noqa: F401  torch.optim lo importa al crear el primer optimizador (~2 s): una vez aquí,
-    #                       y los hijos lo heredan en vez de importarlo cada uno
+    # torch.optim importa torch._dynamo al crear el primer optimizador (~2 s): aquí, una vez, y los hijos lo heredan
+    # en vez de importarlo cada uno.
+    import torch._dynamo  # noqa: F401
+
     threads = max(1, torch.get_num_threads() // workers)
     ctx = multiprocessing.get_context("fork")
     bar = tqdm(total=len(jobs), desc=f"Entrenando {len(jobs)} modelos en {workers} procesos", unit="modelo",
@@ -334,18 +338,23 @@ def _train_in_children(jobs: list[FitJob], workers: int, progress: bool | None) 
     with tempfile.TemporaryDirectory(prefix="vaebook-fit-") as tmp:
         paths = [os.path.join(tmp, f"{i}.pt") for i in range(len(jobs))]
         pending, running = list(range(len(jobs))), {}
-        while pending or running:
-            while pending and len(running) < workers:
-                i = pending.pop(0)
-                proc = ctx.Process(target=_train_in_child, args=(jobs[i], paths[i], threads), daemon=True)
-                with warnings.catch_warnings():
-                    # Python 3.12 avisa de todo fork en un proceso con hilos (el núcleo de Jupyter los tiene); el
-                    # hijo solo usa torch y su archivo de resultado, nunca los hilos ni los sockets del núcleo.
-                    warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-                    proc.start()
-                running[proc.sentinel] = proc
-            for sentinel in wait(list(running)):
-                running.pop(sentinel).join()
-                bar.update()
-        bar.close()
+        try:
+            while pending or running:
+                while pending and len(running) < workers:
+                    i = pending.pop(0)
+                    proc = ctx.Process(target=_train_in_child, args=(jobs[i], paths[i], threads), daemon=True)
+                    with warnings.catch_warnings():
+                        # Python 3.12 avisa de todo fork en un proceso con hilos (el núcleo de Jupyter los tiene); el
+                        # hijo solo usa torch y su archivo de resultado, nunca los hilos ni los sockets del núcleo.
+                        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+                        proc.start()
+                    running[proc.sentinel] = proc
+                for sentinel in wait(list(running)):
+                    running.pop(sentinel).join()
+                    bar.update()
+        finally:                 # una interrupción (Ctrl-C, «interrumpir el núcleo») no deja hijos entrenando
+            for proc in running.values():
+                proc.terminate()
+                proc.join()
+            bar.close()
         return [_read(Path(p)) if os.path.exists(p) else None for p in paths]
