@@ -357,4 +357,4 @@ def _train_in_children(jobs: list[FitJob], workers: int, progress: bool | None) 
                 proc.terminate()
                 proc.join()
             bar.close()
-        return [_read(Path(p)) if os.path.exists(p) else None for p in paths]
+        return [_read(Path(p)) for p in paths]   # sin archivo (el hijo falló): None
