@@ -15,11 +15,19 @@ este mismo VAE y lote las multiplicaciones de matrices y el paso de Adam, sin na
 que un bucle que solo pagara eso podría aventajar a pythae, y ``rest_budget_ms`` lo que le quedaría a todo lo demás
 del paso de ``fit`` (operaciones elemento a elemento, Python) para llegar a 2x (negativo: ni sin ellas se llegaría).
 
+Y para saber cuánto podría ganar **cualquier** bucle de PyTorch eager, no solo el nuestro, entra en las mismas rondas
+un tercero: el paso mínimo (``minimal``), las mismas redes con la pérdida escrita en tres líneas de
+``torch.nn.functional`` (:func:`minimal_loss`), Adam fusionado y nada más: sin comprobar la entrada, sin objetos
+``Distribution`` ni salida con nombre. ``minimal_speedup`` es lo que ese paso aventaja a pythae: si no llega a 2x,
+ni el paso eager más corto llega en esta máquina. Con ``compile``, también ese paso con la pérdida compilada por
+``torch.compile`` (``compiled_*``; el tiempo de compilar, ``compile_s``, va aparte y no cuenta en sus ej/s).
+
 pythae es opcional (``pip install pythae``, extra ``bench``); sin él, :func:`measure_pythae` devuelve un aviso.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import statistics
@@ -27,11 +35,13 @@ import tempfile
 import time
 
 import torch
+import torch.nn.functional as F
 
 from ..data import binarize, load_mnist
 from ..metrics import log_likelihood_is
 from ..models import VAE
 from ..train import fit
+from .bench import bare_loop, measure_breakdown
 
 
 def _wrappers(vae: VAE, BaseEncoder, BaseDecoder, ModelOutput):
@@ -56,10 +66,24 @@ def _wrappers(vae: VAE, BaseEncoder, BaseDecoder, ModelOutput):
     return Encoder(), Decoder()
 
 
+def minimal_loss(vae: VAE, x: torch.Tensor) -> torch.Tensor:
+    """La -ELBO media del VAE de Bernoulli con las funciones de PyTorch y nada de la biblioteca salvo las redes.
+
+    La misma cuenta que ``vae(x).loss`` (el mismo z con la misma semilla: tests/test_pythae_bench.py), sin validar
+    la entrada ni construir distribuciones: el paso más corto que se puede escribir en PyTorch eager.
+    """
+    mu, logvar = vae.encoder(x).chunk(2, dim=-1)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    rec = F.binary_cross_entropy_with_logits(vae.decoder(z), x, reduction="none").flatten(1).sum(-1)
+    kl = 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum(-1)
+    return (rec + kl).mean()
+
+
 def measure_pythae(*, n_train: int = 8000, n_test: int = 1000, epochs: int = 5, batch_size: int = 128,
                    lr: float = 1e-3, latent_dim: int = 20, hidden: tuple[int, ...] = (400,), k: int = 100,
-                   rounds: int = 3, seed: int = 0) -> dict:
-    """Entrena el mismo VAE con ``fit`` y con ``pythae.pipelines.TrainingPipeline`` y devuelve ejemplos/s y NLL."""
+                   rounds: int = 3, seed: int = 0, compile: bool = False) -> dict:
+    """Entrena el mismo VAE con ``fit``, con ``pythae.pipelines.TrainingPipeline`` y con el paso mínimo de PyTorch
+    (y, con ``compile``, ese paso compilado) y devuelve ejemplos/s y NLL de cada uno."""
     try:
         from pythae.models import VAE as PythaeVAE, VAEConfig as PythaeVAEConfig
         from pythae.models.base.base_utils import ModelOutput
@@ -72,6 +96,8 @@ def measure_pythae(*, n_train: int = 8000, n_test: int = 1000, epochs: int = 5, 
         value = locals()[name]
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} debe ser un entero positivo; se recibió {value!r}.")
+    if not isinstance(compile, bool):
+        raise ValueError(f"compile debe ser True o False; se recibió {compile!r}.")
     train = load_mnist("train", n_train)
     test = load_mnist("test", n_test)
     x = binarize(train.x, torch.Generator().manual_seed(seed))
@@ -103,36 +129,63 @@ def measure_pythae(*, n_train: int = 8000, n_test: int = 1000, epochs: int = 5, 
             seconds = time.perf_counter() - start
         return model.eval(), seconds
 
-    # Calentamiento: la primera llamada de cada uno paga importaciones y reservas de una vez por proceso.
-    run_fit(x[:256], 1)
-    run_pythae(x[:256], 1)
-    # Rondas emparejadas, alternando el orden: la carga de la máquina afecta por igual a los dos.
-    ratios, fit_times, pythae_times = [], [], []
-    for r in range(rounds):
-        if r % 2 == 0:
-            ours, t_fit = run_fit(x, epochs)
-            theirs, t_pythae = run_pythae(x, epochs)
-        else:
-            theirs, t_pythae = run_pythae(x, epochs)
-            ours, t_fit = run_fit(x, epochs)
-        fit_times.append(t_fit)
-        pythae_times.append(t_pythae)
-        ratios.append(t_pythae / t_fit)
+    def run_minimal(data, n_epochs, model=None, loss=minimal_loss):
+        if model is None:
+            torch.manual_seed(seed)
+            model = VAE(latent_dim=latent_dim, hidden=hidden)
+        start = time.perf_counter()
+        bare_loop(model, data, epochs=n_epochs, batch_size=batch_size, lr=lr, seed=seed, binarize=False,
+                  loss_fn=lambda xb: loss(model, xb), fused=True)
+        return model, time.perf_counter() - start
 
-    torch.manual_seed(seed + 2)
-    nll_fit = -log_likelihood_is(ours, x_test, k).mean().item()
-    torch.manual_seed(seed + 2)
-    nll_pythae = -log_likelihood_is(theirs, x_test, k).mean().item()
+    runs = {"fit": run_fit, "pythae": run_pythae, "minimal": run_minimal}
+    if compile:
+        # Un solo modelo para todas las rondas, devuelto a los pesos iniciales en cada una: un modelo nuevo
+        # obligaría a compilar de nuevo (la compilación se guarda para ese objeto).
+        torch.manual_seed(seed)
+        shared = VAE(latent_dim=latent_dim, hidden=hidden)
+        init = copy.deepcopy(shared.state_dict())
+        compiled_loss = torch.compile(minimal_loss)
+
+        def run_compiled(data, n_epochs):
+            shared.load_state_dict(init)
+            return run_minimal(data, n_epochs, model=shared, loss=compiled_loss)
+
+        runs["compiled"] = run_compiled
+    # Calentamiento: la primera llamada de cada uno paga importaciones y reservas (y la compilación) de una vez.
+    warm_s = {name: run(x[:256], 1)[1] for name, run in runs.items()}
+    # Rondas emparejadas, alternando el orden: la carga de la máquina afecta por igual a todos.
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    models = {}
+    for r in range(rounds):
+        for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+            models[name], t = runs[name](x, epochs)
+            times[name].append(t)
+    nll = {}
+    for name, model in models.items():
+        torch.manual_seed(seed + 2)
+        with torch.no_grad():
+            nll[name] = -log_likelihood_is(model.eval(), x_test, k).mean().item()
+    ratios = [p / f for p, f in zip(times["pythae"], times["fit"])]
+    fit_times, pythae_times = times["fit"], times["pythae"]
+    nll_fit, nll_pythae = nll["fit"], nll["pythae"]
     # El suelo del paso con este VAE y este lote (datos ya binarizados, como aquí: sin el azar de la binarización).
-    from .bench import measure_breakdown
     parts = measure_breakdown("mlp", batch_size=batch_size, lr=lr, seed=seed, hidden=hidden, latent_dim=latent_dim)
     floor_ms = parts["gemm_ms"] + parts["adam_ms"]
     examples = n_train * epochs
     t_fit, t_pythae = statistics.median(fit_times), statistics.median(pythae_times)
     fit_step_ms, pythae_step_ms = 1e3 * batch_size * t_fit / examples, 1e3 * batch_size * t_pythae / examples
-    return {"kind": "pythae", "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "k": k,
-            "rounds": rounds, "fit_eps": examples / t_fit, "pythae_eps": examples / t_pythae,
-            "speedup": statistics.median(ratios),
-            "fit_nll": nll_fit, "pythae_nll": nll_pythae, "fit_step_ms": fit_step_ms, "pythae_step_ms": pythae_step_ms,
-            "floor_ms": floor_ms, "ceiling_speedup": pythae_step_ms / floor_ms,
-            "rest_budget_ms": pythae_step_ms / 2 - floor_ms}
+    rec = {"kind": "pythae", "n_train": n_train, "epochs": epochs, "batch_size": batch_size, "k": k,
+           "rounds": rounds, "fit_eps": examples / t_fit, "pythae_eps": examples / t_pythae,
+           "speedup": statistics.median(ratios),
+           "fit_nll": nll_fit, "pythae_nll": nll_pythae, "fit_step_ms": fit_step_ms, "pythae_step_ms": pythae_step_ms,
+           "floor_ms": floor_ms, "ceiling_speedup": pythae_step_ms / floor_ms,
+           "rest_budget_ms": pythae_step_ms / 2 - floor_ms}
+    for name in ("minimal", "compiled") if compile else ("minimal",):
+        t = statistics.median(times[name])
+        rec.update({f"{name}_eps": examples / t, f"{name}_nll": nll[name],
+                    f"{name}_step_ms": 1e3 * batch_size * t / examples,
+                    f"{name}_speedup": statistics.median(p / m for p, m in zip(times["pythae"], times[name]))})
+    if compile:
+        rec["compile_s"] = warm_s["compiled"] - warm_s["minimal"]
+    return rec
