@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -107,7 +107,8 @@ def matmul_peak(device: torch.device, sizes=(1024, 2048), repeats: int = 8, cloc
 
 
 def bare_loop(model: torch.nn.Module, x: torch.Tensor, *, epochs: int, batch_size: int, lr: float, seed: int,
-              binarize: bool = True, loss_fn=None, fused: bool = False) -> None:
+              binarize: bool = True, loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+              fused: bool = False) -> None:
     """El bucle mínimo escrito a mano, la referencia: barajar, cortar, binarizar, adelante, atrás, Adam.
 
     ``loss_fn(xb)`` da la pérdida de un lote (por defecto, ``model(xb).loss``); ``fused``, Adam fusionado (el de

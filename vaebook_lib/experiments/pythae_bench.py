@@ -70,7 +70,8 @@ def minimal_loss(vae: VAE, x: torch.Tensor) -> torch.Tensor:
     """La -ELBO media del VAE de Bernoulli con las funciones de PyTorch y nada de la biblioteca salvo las redes.
 
     La misma cuenta que ``vae(x).loss`` (el mismo z con la misma semilla: tests/test_pythae_bench.py), sin validar
-    la entrada ni construir distribuciones: el paso más corto que se puede escribir en PyTorch eager.
+    la entrada ni construir distribuciones: la vara con la que se mide cuánto cuesta todo lo que ``fit`` y los
+    modelos hacen además de la cuenta.
     """
     mu, logvar = vae.encoder(x).chunk(2, dim=-1)
     z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
