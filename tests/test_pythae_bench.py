@@ -98,7 +98,8 @@ def test_same_vae_trained_by_both_loops():
     assert math.isclose(rec["minimal_eps"] * rec["minimal_step_ms"], 1e3 * 64, rel_tol=1e-9)
     assert "el paso mínimo de PyTorch eager" in table
     # Y el mismo paso con la pérdida compilada: el mismo modelo (cerca en -log p(x)), la compilación aparte.
-    assert rec["compiled_eps"] > 0 and abs(rec["compiled_nll"] - rec["minimal_nll"]) < 15 and rec["compile_s"] > 0
+    assert rec["compiled_eps"] > 0 and abs(rec["compiled_nll"] - rec["minimal_nll"]) < 15
+    assert math.isfinite(rec["compile_s"])   # un tiempo medido: se informa, no se afirma cuánto vale
     assert "la pérdida compilada (torch.compile)" in table
 
 
